@@ -1,0 +1,75 @@
+"""Sans-I/O frame codec: a frame is a 4-byte big-endian length followed by that many bytes.
+
+:class:`FrameDecoder` accepts arbitrary chunks (as they come off a socket) and returns complete
+frame bodies. It checks each announced length against a maximum before buffering anything for it,
+so a hostile or corrupt length never makes it allocate.
+"""
+
+from __future__ import annotations
+
+from ctrader_sdk._exceptions import FrameTooLargeError
+
+__all__ = ["DEFAULT_MAX_FRAME_SIZE", "FrameDecoder", "encode_frame"]
+
+#: Default largest frame body accepted (bytes). The vendor's largest answers (symbol lists, deal
+#: histories) are a few MiB; 16 MiB leaves room without letting a bad length exhaust memory.
+DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
+
+
+def encode_frame(body: bytes) -> bytes:
+    """Prefix ``body`` with its 4-byte big-endian length."""
+    return len(body).to_bytes(4, "big") + body
+
+
+class FrameDecoder:
+    """Reassembles frames from a byte stream.
+
+    Args:
+        max_frame_size: the largest frame body accepted; a larger announced length raises
+            :class:`FrameTooLargeError` and the decoder refuses further input.
+    """
+
+    __slots__ = ("_buffer", "_failed", "max_frame_size")
+
+    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        if max_frame_size <= 0:
+            raise ValueError("max_frame_size must be positive")
+        self.max_frame_size = max_frame_size
+        self._buffer = bytearray()
+        self._failed = False
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as a frame."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add received bytes; return the frame bodies completed by them, in order.
+
+        Raises:
+            FrameTooLargeError: a frame announces a length above ``max_frame_size``. The stream cannot
+                be resynchronised after that, so every later call raises too.
+        """
+        if self._failed:
+            raise FrameTooLargeError("the stream was already refused for an oversize frame")
+        buf = self._buffer
+        buf += data
+        frames: list[bytes] = []
+        pos = 0
+        size = len(buf)
+        while size - pos >= 4:
+            length = int.from_bytes(buf[pos : pos + 4], "big")
+            if length > self.max_frame_size:
+                self._failed = True
+                del buf[:]
+                raise FrameTooLargeError(
+                    f"frame of {length} bytes exceeds the maximum of {self.max_frame_size} bytes"
+                )
+            end = pos + 4 + length
+            if end > size:
+                break
+            frames.append(bytes(buf[pos + 4 : end]))
+            pos = end
+        if pos:
+            del buf[:pos]
+        return frames
