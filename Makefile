@@ -30,7 +30,7 @@ check-generated: proto
 	$(PY) -m codegen check
 
 goldens: install
-	$(PY) -m tests.codegen.update_goldens
+	$(PY) tests/generator/update_goldens.py
 
 lint: install
 	$(PY) -m ruff check .

@@ -12,16 +12,16 @@
 
 from __future__ import annotations
 
-from ctrader_sdk._generated.common_messages import (
+from .common_messages import (
     ProtoErrorRes,
     ProtoHeartbeatEvent,
     ProtoMessage,
 )
-from ctrader_sdk._generated.common_model_messages import (
+from .common_model_messages import (
     ProtoErrorCode,
     ProtoPayloadType,
 )
-from ctrader_sdk._generated.messages import (
+from .messages import (
     ProtoOAAccountAuthReq,
     ProtoOAAccountAuthRes,
     ProtoOAAccountDisconnectEvent,
@@ -117,7 +117,7 @@ from ctrader_sdk._generated.messages import (
     ProtoOAVersionReq,
     ProtoOAVersionRes,
 )
-from ctrader_sdk._generated.model_messages import (
+from .model_messages import (
     ProtoOAAccessRights,
     ProtoOAAccountType,
     ProtoOAArchivedSymbol,

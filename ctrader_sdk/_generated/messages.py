@@ -24,7 +24,30 @@ from struct import error as _struct_error
 from typing import Any, ClassVar
 
 from ctrader_sdk import _wire
-from ctrader_sdk._generated.model_messages import (
+from ctrader_sdk._wire import FieldSpec as _FieldSpec
+from ctrader_sdk._wire import WireError as _WireError
+from ctrader_sdk._wire import as_bytes as _as_bytes
+from ctrader_sdk._wire import check_list as _check_list
+from ctrader_sdk._wire import decode_error as _decode_error
+from ctrader_sdk._wire import missing_required as _missing_required
+from ctrader_sdk._wire import put_bool as _put_bool
+from ctrader_sdk._wire import put_double as _put_double
+from ctrader_sdk._wire import put_enum as _put_enum
+from ctrader_sdk._wire import put_int32 as _put_int32
+from ctrader_sdk._wire import put_int64 as _put_int64
+from ctrader_sdk._wire import put_message as _put_message
+from ctrader_sdk._wire import put_string as _put_string
+from ctrader_sdk._wire import put_uint32 as _put_uint32
+from ctrader_sdk._wire import put_uint64 as _put_uint64
+from ctrader_sdk._wire import put_uvarint as _put_uvarint
+from ctrader_sdk._wire import read_varint as _read_varint
+from ctrader_sdk._wire import read_varint_tail as _read_varint_tail
+from ctrader_sdk._wire import required as _required
+from ctrader_sdk._wire import skip_field as _skip_field
+from ctrader_sdk._wire import trailing_garbage as _trailing_garbage
+from ctrader_sdk._wire import unpack_double as _unpack_double
+
+from .model_messages import (
     ProtoOAArchivedSymbol,
     ProtoOAAsset,
     ProtoOAAssetClass,
@@ -86,28 +109,6 @@ from ctrader_sdk._generated.model_messages import (
     _decode_ProtoOATrader,
     _decode_ProtoOATrendbar,
 )
-from ctrader_sdk._wire import FieldSpec as _FieldSpec
-from ctrader_sdk._wire import WireError as _WireError
-from ctrader_sdk._wire import as_bytes as _as_bytes
-from ctrader_sdk._wire import check_list as _check_list
-from ctrader_sdk._wire import decode_error as _decode_error
-from ctrader_sdk._wire import missing_required as _missing_required
-from ctrader_sdk._wire import put_bool as _put_bool
-from ctrader_sdk._wire import put_double as _put_double
-from ctrader_sdk._wire import put_enum as _put_enum
-from ctrader_sdk._wire import put_int32 as _put_int32
-from ctrader_sdk._wire import put_int64 as _put_int64
-from ctrader_sdk._wire import put_message as _put_message
-from ctrader_sdk._wire import put_string as _put_string
-from ctrader_sdk._wire import put_uint32 as _put_uint32
-from ctrader_sdk._wire import put_uint64 as _put_uint64
-from ctrader_sdk._wire import put_uvarint as _put_uvarint
-from ctrader_sdk._wire import read_varint as _read_varint
-from ctrader_sdk._wire import read_varint_tail as _read_varint_tail
-from ctrader_sdk._wire import required as _required
-from ctrader_sdk._wire import skip_field as _skip_field
-from ctrader_sdk._wire import trailing_garbage as _trailing_garbage
-from ctrader_sdk._wire import unpack_double as _unpack_double
 
 _wire.require_runtime(1)
 

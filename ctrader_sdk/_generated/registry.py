@@ -15,11 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 from ctrader_sdk import _wire
-from ctrader_sdk._generated.common_messages import (
+
+from .common_messages import (
     ProtoErrorRes,
     ProtoHeartbeatEvent,
 )
-from ctrader_sdk._generated.messages import (
+from .messages import (
     ProtoOAAccountAuthReq,
     ProtoOAAccountAuthRes,
     ProtoOAAccountDisconnectEvent,
@@ -319,12 +320,12 @@ RESPONSE_OF: dict[type[_wire.Message], type[_wire.Message]] = {
 }
 
 #: The trading requests: answered by an execution event, refused by an order error event, never retried.
-TRADING_REQUESTS: frozenset[type[_wire.Message]] = frozenset(
-    {
+TRADING_REQUESTS: frozenset[type[_wire.Request[Any]]] = frozenset(
+    (
         ProtoOANewOrderReq,
         ProtoOACancelOrderReq,
         ProtoOAAmendOrderReq,
         ProtoOAAmendPositionSLTPReq,
         ProtoOAClosePositionReq,
-    }
+    )
 )

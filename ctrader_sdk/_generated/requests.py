@@ -22,7 +22,9 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from ctrader_sdk import _wire
-from ctrader_sdk._generated.messages import (
+from ctrader_sdk._wire import NOT_GIVEN, NotGiven
+
+from .messages import (
     ProtoOAAccountAuthReq,
     ProtoOAAccountAuthRes,
     ProtoOAAccountLogoutReq,
@@ -104,7 +106,7 @@ from ctrader_sdk._generated.messages import (
     ProtoOAVersionReq,
     ProtoOAVersionRes,
 )
-from ctrader_sdk._generated.model_messages import (
+from .model_messages import (
     ProtoOAMarginCall,
     ProtoOAOrderTriggerMethod,
     ProtoOAOrderType,
@@ -113,7 +115,6 @@ from ctrader_sdk._generated.model_messages import (
     ProtoOATradeSide,
     ProtoOATrendbarPeriod,
 )
-from ctrader_sdk._wire import NOT_GIVEN, NotGiven
 
 _wire.require_runtime(1)
 
