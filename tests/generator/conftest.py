@@ -10,7 +10,6 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-
 from _fixtures import FRAGMENTS, ROOT, cases, render_case  # type: ignore[import-not-found]
 
 

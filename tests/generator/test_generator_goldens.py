@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from _fixtures import GOLDENS, ROOT, cases, render_case  # type: ignore[import-not-found]
+
 from ctrader_sdk import DecodeError, EncodeError
 
 
@@ -136,7 +136,8 @@ def test_irregular_names_and_response_mapping(load_fixture: Any) -> None:
     ]
     assert registry.RESPONSE_OF[msgs.ProtoOAClosePositionReq] is msgs.ProtoOAExecutionEvent
     assert msgs.ProtoOAClosePositionReq.TRADING and not msgs.ProtoOAv1PnLChangeSubscribeReq.TRADING
-    assert registry.TRADING_REQUESTS == frozenset(
-        {msgs.ProtoOAAmendPositionSLTPReq, msgs.ProtoOAClosePositionReq}
+    assert (
+        frozenset({msgs.ProtoOAAmendPositionSLTPReq, msgs.ProtoOAClosePositionReq})
+        == registry.TRADING_REQUESTS
     )
     assert msgs.ProtoOAGetDynamicLeverageByIDReq.RESPONSE_TYPE is msgs.ProtoOAGetDynamicLeverageByIDRes

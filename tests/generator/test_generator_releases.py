@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from _fixtures import FRAGMENTS, ROOT  # type: ignore[import-not-found]
+
 from codegen import fetch
 from codegen.__main__ import main as codegen_main
 from codegen.descriptors import SchemaError
