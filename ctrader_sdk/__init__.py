@@ -58,8 +58,5 @@ __all__ = [
 for _name in __all__:
     _obj = globals()[_name]
     if isinstance(_obj, type) or callable(_obj):
-        try:
-            _obj.__module__ = __name__
-        except (AttributeError, TypeError):  # pragma: no cover - builtins refuse it
-            pass
+        _obj.__module__ = __name__
 del _name, _obj
