@@ -111,7 +111,11 @@ def render_sources(schema: Schema) -> dict[str, str]:
         if m.payload_type in seen:
             raise SchemaError(f"{m.name} and {seen[m.payload_type]} share the payload type {m.payload_type}")
         seen[m.payload_type] = m.name
-    registry_names = sorted({m.name for m in payload_messages} | {r.response for r in schema.requests})
+    registry_names = sorted(
+        {m.name for m in payload_messages}
+        | {f"_decode_{m.name}" for m in payload_messages}
+        | {r.response for r in schema.requests}
+    )
     out["registry.py"] = env.get_template("registry.py.j2").render(
         ctx={"imports": _imports_for(schema, registry_names)}, payload_messages=payload_messages, **common
     )

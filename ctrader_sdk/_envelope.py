@@ -7,18 +7,17 @@ generated payload-type registry. A payload type this release does not know yield
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ctrader_sdk._exceptions import EncodeError
 from ctrader_sdk._generated.common_messages import ProtoMessage
-from ctrader_sdk._generated.registry import PAYLOAD_TYPES
-from ctrader_sdk._wire import Message, UnknownMessage, put_string, put_uvarint
+from ctrader_sdk._generated.registry import DECODERS
+from ctrader_sdk._wire import Message, UnknownMessage, WireError, put_string, put_uvarint, read_varint
 
 __all__ = ["Envelope", "decode_envelope", "encode_envelope"]
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(NamedTuple):
     """One decoded frame body.
 
     Attributes:
@@ -57,13 +56,54 @@ def encode_envelope(message: Message, client_msg_id: str | None = None) -> bytes
 def decode_envelope(body: bytes) -> Envelope:
     """Decode a frame body into its payload type, message and client message id.
 
+    The envelope as every server writes it (payloadType, payload, then an optional clientMsgId) is
+    read in place and the payload decoded without copying it; anything else (fields out of order,
+    unknown fields, malformed input) goes through the generated ``ProtoMessage`` decoder.
+
     Raises:
         DecodeError: the envelope or the payload is malformed (the text names message and field).
     """
+    try:
+        end = len(body)
+        if body[0] != 0x08:
+            return _decode_general(body)
+        payload_type = body[1]
+        pos = 2
+        if payload_type >= 0x80:
+            payload_type, pos = read_varint(body, pos, payload_type)
+        start = stop = pos
+        if pos < end and body[pos] == 0x12:
+            size = body[pos + 1]
+            start = pos + 2
+            if size >= 0x80:
+                size, start = read_varint(body, start, size)
+            stop = start + size
+        client_msg_id = None
+        if stop < end:
+            if body[stop] != 0x1A:
+                return _decode_general(body)
+            size = body[stop + 1]
+            id_start = stop + 2
+            if size >= 0x80:
+                size, id_start = read_varint(body, id_start, size)
+            if id_start + size != end:
+                return _decode_general(body)
+            client_msg_id = body[id_start:end].decode()
+        elif stop > end:
+            return _decode_general(body)
+    except (IndexError, UnicodeDecodeError, WireError):
+        return _decode_general(body)
+    decoder = DECODERS.get(payload_type)
+    if decoder is None:
+        return Envelope(payload_type, UnknownMessage(payload_type, body[start:stop]), client_msg_id)
+    return Envelope(payload_type, decoder(body, start, stop), client_msg_id)
+
+
+def _decode_general(body: bytes) -> Envelope:
     envelope = ProtoMessage.from_bytes(body)
     payload_type = envelope.payload_type
     payload = envelope.payload or b""
-    cls = PAYLOAD_TYPES.get(payload_type)
-    message: Message | UnknownMessage
-    message = UnknownMessage(payload_type, payload) if cls is None else cls.from_bytes(payload)
-    return Envelope(payload_type, message, envelope.client_msg_id)
+    decoder = DECODERS.get(payload_type)
+    if decoder is None:
+        return Envelope(payload_type, UnknownMessage(payload_type, payload), envelope.client_msg_id)
+    return Envelope(payload_type, decoder(payload, 0, len(payload)), envelope.client_msg_id)
