@@ -131,25 +131,23 @@ def _decode_ProtoMessage(buf: bytes, pos: int, end: int) -> ProtoMessage:
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_payload_type = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_payload_type >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_payload_type = (f_payload_type & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_payload_type = (f_payload_type ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_payload_type = (f_payload_type ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_payload_type = v
+                            f_payload_type, pos = _read_varint_tail(buf, pos, f_payload_type ^ 0x10000000)
+                            f_payload_type &= 0xFFFFFFFF
 
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
@@ -181,25 +179,23 @@ def _decode_ProtoMessage(buf: bytes, pos: int, end: int) -> ProtoMessage:
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_payload_type = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_payload_type >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_payload_type = (f_payload_type & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_payload_type = (f_payload_type ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_payload_type = (f_payload_type ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_payload_type = v
+                                f_payload_type, pos = _read_varint_tail(buf, pos, f_payload_type ^ 0x10000000)
+                                f_payload_type &= 0xFFFFFFFF
 
             elif tag == 18:
                 n = buf[pos]
@@ -373,24 +369,24 @@ def _decode_ProtoErrorRes(buf: bytes, pos: int, end: int) -> ProtoErrorRes:
             pos = e
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_maintenance_end_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_maintenance_end_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_maintenance_end_timestamp = (f_maintenance_end_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_maintenance_end_timestamp = (f_maintenance_end_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_maintenance_end_timestamp = (f_maintenance_end_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_maintenance_end_timestamp = v
+                            f_maintenance_end_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_maintenance_end_timestamp ^ 0x10000000
+                            )
 
         while pos < end:
             tag = buf[pos]
@@ -422,24 +418,24 @@ def _decode_ProtoErrorRes(buf: bytes, pos: int, end: int) -> ProtoErrorRes:
                 pos = e
 
             elif tag == 32:
-                v = buf[pos]
+                f_maintenance_end_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_maintenance_end_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_maintenance_end_timestamp = (f_maintenance_end_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_maintenance_end_timestamp = (f_maintenance_end_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_maintenance_end_timestamp = (f_maintenance_end_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_maintenance_end_timestamp = v
+                                f_maintenance_end_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_maintenance_end_timestamp ^ 0x10000000
+                                )
 
             else:
                 pos = _skip_field(buf, pos, tag, end)

@@ -527,26 +527,26 @@ def _decode_ProtoOAAccountAuthReq(buf: bytes, pos: int, end: int) -> ProtoOAAcco
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -566,26 +566,26 @@ def _decode_ProtoOAAccountAuthReq(buf: bytes, pos: int, end: int) -> ProtoOAAcco
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -692,26 +692,26 @@ def _decode_ProtoOAAccountAuthRes(buf: bytes, pos: int, end: int) -> ProtoOAAcco
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -719,26 +719,26 @@ def _decode_ProtoOAAccountAuthRes(buf: bytes, pos: int, end: int) -> ProtoOAAcco
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -872,26 +872,26 @@ def _decode_ProtoOAErrorRes(buf: bytes, pos: int, end: int) -> ProtoOAErrorRes:
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -918,46 +918,44 @@ def _decode_ProtoOAErrorRes(buf: bytes, pos: int, end: int) -> ProtoOAErrorRes:
             pos = e
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_maintenance_end_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_maintenance_end_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_maintenance_end_timestamp = (f_maintenance_end_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_maintenance_end_timestamp = (f_maintenance_end_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_maintenance_end_timestamp = (f_maintenance_end_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_maintenance_end_timestamp = v
+                            f_maintenance_end_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_maintenance_end_timestamp ^ 0x10000000
+                            )
+                            if f_maintenance_end_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_maintenance_end_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 48:
-            v = buf[pos + 1]
+            f_retry_after = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_retry_after >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_retry_after = (f_retry_after & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_retry_after = (f_retry_after ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_retry_after = (f_retry_after ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_retry_after = v
+                            f_retry_after, pos = _read_varint_tail(buf, pos, f_retry_after ^ 0x10000000)
 
         while pos < end:
             tag = buf[pos]
@@ -965,26 +963,26 @@ def _decode_ProtoOAErrorRes(buf: bytes, pos: int, end: int) -> ProtoOAErrorRes:
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -1011,46 +1009,44 @@ def _decode_ProtoOAErrorRes(buf: bytes, pos: int, end: int) -> ProtoOAErrorRes:
                 pos = e
 
             elif tag == 40:
-                v = buf[pos]
+                f_maintenance_end_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_maintenance_end_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_maintenance_end_timestamp = (f_maintenance_end_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_maintenance_end_timestamp = (f_maintenance_end_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_maintenance_end_timestamp = (f_maintenance_end_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_maintenance_end_timestamp = v
+                                f_maintenance_end_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_maintenance_end_timestamp ^ 0x10000000
+                                )
+                                if f_maintenance_end_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_maintenance_end_timestamp -= 0x10000000000000000
 
             elif tag == 48:
-                v = buf[pos]
+                f_retry_after = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_retry_after >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_retry_after = (f_retry_after & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_retry_after = (f_retry_after ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_retry_after = (f_retry_after ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_retry_after = v
+                                f_retry_after, pos = _read_varint_tail(buf, pos, f_retry_after ^ 0x10000000)
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -1890,48 +1886,46 @@ def _decode_ProtoOANewOrderReq(buf: bytes, pos: int, end: int) -> ProtoOANewOrde
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_symbol_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_symbol_id = v
+                            f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                            if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                f_symbol_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
             v = buf[pos + 1]
@@ -1986,26 +1980,24 @@ def _decode_ProtoOANewOrderReq(buf: bytes, pos: int, end: int) -> ProtoOANewOrde
                 f_trade_side = ProtoOATradeSide(v)
 
         if pos < end and buf[pos] == 48:
-            v = buf[pos + 1]
+            f_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_volume = (f_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_volume = (f_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_volume = (f_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_volume = v
+                            f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                            if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_volume -= 0x10000000000000000
 
         if pos < end and buf[pos] == 57:
             f_limit_price = _unpack_double(buf, pos + 1)[0]
@@ -2042,26 +2034,26 @@ def _decode_ProtoOANewOrderReq(buf: bytes, pos: int, end: int) -> ProtoOANewOrde
                 f_time_in_force = ProtoOATimeInForce(v)
 
         if pos < end and buf[pos] == 80:
-            v = buf[pos + 1]
+            f_expiration_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_expiration_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_expiration_timestamp = (f_expiration_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_expiration_timestamp = (f_expiration_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_expiration_timestamp = (f_expiration_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_expiration_timestamp = v
+                            f_expiration_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_expiration_timestamp ^ 0x10000000
+                            )
+                            if f_expiration_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_expiration_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 89:
             f_stop_loss = _unpack_double(buf, pos + 1)[0]
@@ -2088,27 +2080,27 @@ def _decode_ProtoOANewOrderReq(buf: bytes, pos: int, end: int) -> ProtoOANewOrde
             pos += 9
 
         if pos < end and buf[pos] == 120:
-            v = buf[pos + 1]
+            f_slippage_in_points = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_slippage_in_points >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_slippage_in_points = (f_slippage_in_points & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_slippage_in_points = (f_slippage_in_points ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_slippage_in_points = (f_slippage_in_points ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-                            if v > 0x7FFFFFFF:
-                                v -= 0x100000000
-
-            f_slippage_in_points = v
+                            f_slippage_in_points, pos = _read_varint_tail(
+                                buf, pos, f_slippage_in_points ^ 0x10000000
+                            )
+                            f_slippage_in_points &= 0xFFFFFFFF
+                            if f_slippage_in_points > 0x7FFFFFFF:
+                                f_slippage_in_points -= 0x100000000
 
         while pos < end:
             tag = buf[pos]
@@ -2116,48 +2108,46 @@ def _decode_ProtoOANewOrderReq(buf: bytes, pos: int, end: int) -> ProtoOANewOrde
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_symbol_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_symbol_id = v
+                                f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                                if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_symbol_id -= 0x10000000000000000
 
             elif tag == 32:
                 v = buf[pos]
@@ -2212,26 +2202,24 @@ def _decode_ProtoOANewOrderReq(buf: bytes, pos: int, end: int) -> ProtoOANewOrde
                     f_trade_side = ProtoOATradeSide(v)
 
             elif tag == 48:
-                v = buf[pos]
+                f_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_volume = (f_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_volume = (f_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_volume = (f_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_volume = v
+                                f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                                if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_volume -= 0x10000000000000000
 
             elif tag == 57:
                 f_limit_price = _unpack_double(buf, pos + 0)[0]
@@ -2268,26 +2256,26 @@ def _decode_ProtoOANewOrderReq(buf: bytes, pos: int, end: int) -> ProtoOANewOrde
                     f_time_in_force = ProtoOATimeInForce(v)
 
             elif tag == 80:
-                v = buf[pos]
+                f_expiration_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_expiration_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_expiration_timestamp = (f_expiration_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_expiration_timestamp = (f_expiration_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_expiration_timestamp = (f_expiration_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_expiration_timestamp = v
+                                f_expiration_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_expiration_timestamp ^ 0x10000000
+                                )
+                                if f_expiration_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_expiration_timestamp -= 0x10000000000000000
 
             elif tag == 89:
                 f_stop_loss = _unpack_double(buf, pos + 0)[0]
@@ -2314,27 +2302,27 @@ def _decode_ProtoOANewOrderReq(buf: bytes, pos: int, end: int) -> ProtoOANewOrde
                 pos += 8
 
             elif tag == 120:
-                v = buf[pos]
+                f_slippage_in_points = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_slippage_in_points >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_slippage_in_points = (f_slippage_in_points & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_slippage_in_points = (f_slippage_in_points ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_slippage_in_points = (f_slippage_in_points ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-                                if v > 0x7FFFFFFF:
-                                    v -= 0x100000000
-
-                f_slippage_in_points = v
+                                f_slippage_in_points, pos = _read_varint_tail(
+                                    buf, pos, f_slippage_in_points ^ 0x10000000
+                                )
+                                f_slippage_in_points &= 0xFFFFFFFF
+                                if f_slippage_in_points > 0x7FFFFFFF:
+                                    f_slippage_in_points -= 0x100000000
 
             elif tag == 130:
                 n = buf[pos]
@@ -2349,26 +2337,24 @@ def _decode_ProtoOANewOrderReq(buf: bytes, pos: int, end: int) -> ProtoOANewOrde
                 pos = e
 
             elif tag == 136:
-                v = buf[pos]
+                f_position_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_position_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_position_id = (f_position_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_position_id = v
+                                f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                                if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_position_id -= 0x10000000000000000
 
             elif tag == 146:
                 n = buf[pos]
@@ -2383,48 +2369,48 @@ def _decode_ProtoOANewOrderReq(buf: bytes, pos: int, end: int) -> ProtoOANewOrde
                 pos = e
 
             elif tag == 152:
-                v = buf[pos]
+                f_relative_stop_loss = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_relative_stop_loss >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_relative_stop_loss = (f_relative_stop_loss & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_relative_stop_loss = (f_relative_stop_loss ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_relative_stop_loss = (f_relative_stop_loss ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_relative_stop_loss = v
+                                f_relative_stop_loss, pos = _read_varint_tail(
+                                    buf, pos, f_relative_stop_loss ^ 0x10000000
+                                )
+                                if f_relative_stop_loss > 0x7FFFFFFFFFFFFFFF:
+                                    f_relative_stop_loss -= 0x10000000000000000
 
             elif tag == 160:
-                v = buf[pos]
+                f_relative_take_profit = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_relative_take_profit >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_relative_take_profit = (f_relative_take_profit & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_relative_take_profit = (f_relative_take_profit ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_relative_take_profit = (f_relative_take_profit ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_relative_take_profit = v
+                                f_relative_take_profit, pos = _read_varint_tail(
+                                    buf, pos, f_relative_take_profit ^ 0x10000000
+                                )
+                                if f_relative_take_profit > 0x7FFFFFFFFFFFFFFF:
+                                    f_relative_take_profit -= 0x10000000000000000
 
             elif tag == 168:
                 v = buf[pos]
@@ -2798,26 +2784,26 @@ def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExec
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
             v = buf[pos + 1]
@@ -2943,26 +2929,26 @@ def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExec
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
                 v = buf[pos]
@@ -3244,48 +3230,46 @@ def _decode_ProtoOACancelOrderReq(buf: bytes, pos: int, end: int) -> ProtoOACanc
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_order_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_order_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_order_id = (f_order_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_order_id = (f_order_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_order_id = (f_order_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_order_id = v
+                            f_order_id, pos = _read_varint_tail(buf, pos, f_order_id ^ 0x10000000)
+                            if f_order_id > 0x7FFFFFFFFFFFFFFF:
+                                f_order_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -3293,48 +3277,46 @@ def _decode_ProtoOACancelOrderReq(buf: bytes, pos: int, end: int) -> ProtoOACanc
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_order_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_order_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_order_id = (f_order_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_order_id = (f_order_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_order_id = (f_order_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_order_id = v
+                                f_order_id, pos = _read_varint_tail(buf, pos, f_order_id ^ 0x10000000)
+                                if f_order_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_order_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -3571,70 +3553,66 @@ def _decode_ProtoOAAmendOrderReq(buf: bytes, pos: int, end: int) -> ProtoOAAmend
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_order_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_order_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_order_id = (f_order_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_order_id = (f_order_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_order_id = (f_order_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_order_id = v
+                            f_order_id, pos = _read_varint_tail(buf, pos, f_order_id ^ 0x10000000)
+                            if f_order_id > 0x7FFFFFFFFFFFFFFF:
+                                f_order_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_volume = (f_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_volume = (f_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_volume = (f_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_volume = v
+                            f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                            if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_volume -= 0x10000000000000000
 
         if pos < end and buf[pos] == 41:
             f_limit_price = _unpack_double(buf, pos + 1)[0]
@@ -3645,26 +3623,26 @@ def _decode_ProtoOAAmendOrderReq(buf: bytes, pos: int, end: int) -> ProtoOAAmend
             pos += 9
 
         if pos < end and buf[pos] == 56:
-            v = buf[pos + 1]
+            f_expiration_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_expiration_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_expiration_timestamp = (f_expiration_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_expiration_timestamp = (f_expiration_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_expiration_timestamp = (f_expiration_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_expiration_timestamp = v
+                            f_expiration_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_expiration_timestamp ^ 0x10000000
+                            )
+                            if f_expiration_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_expiration_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 65:
             f_stop_loss = _unpack_double(buf, pos + 1)[0]
@@ -3675,71 +3653,71 @@ def _decode_ProtoOAAmendOrderReq(buf: bytes, pos: int, end: int) -> ProtoOAAmend
             pos += 9
 
         if pos < end and buf[pos] == 80:
-            v = buf[pos + 1]
+            f_slippage_in_points = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_slippage_in_points >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_slippage_in_points = (f_slippage_in_points & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_slippage_in_points = (f_slippage_in_points ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_slippage_in_points = (f_slippage_in_points ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-                            if v > 0x7FFFFFFF:
-                                v -= 0x100000000
-
-            f_slippage_in_points = v
+                            f_slippage_in_points, pos = _read_varint_tail(
+                                buf, pos, f_slippage_in_points ^ 0x10000000
+                            )
+                            f_slippage_in_points &= 0xFFFFFFFF
+                            if f_slippage_in_points > 0x7FFFFFFF:
+                                f_slippage_in_points -= 0x100000000
 
         if pos < end and buf[pos] == 88:
-            v = buf[pos + 1]
+            f_relative_stop_loss = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_relative_stop_loss >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_relative_stop_loss = (f_relative_stop_loss & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_relative_stop_loss = (f_relative_stop_loss ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_relative_stop_loss = (f_relative_stop_loss ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_relative_stop_loss = v
+                            f_relative_stop_loss, pos = _read_varint_tail(
+                                buf, pos, f_relative_stop_loss ^ 0x10000000
+                            )
+                            if f_relative_stop_loss > 0x7FFFFFFFFFFFFFFF:
+                                f_relative_stop_loss -= 0x10000000000000000
 
         if pos < end and buf[pos] == 96:
-            v = buf[pos + 1]
+            f_relative_take_profit = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_relative_take_profit >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_relative_take_profit = (f_relative_take_profit & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_relative_take_profit = (f_relative_take_profit ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_relative_take_profit = (f_relative_take_profit ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_relative_take_profit = v
+                            f_relative_take_profit, pos = _read_varint_tail(
+                                buf, pos, f_relative_take_profit ^ 0x10000000
+                            )
+                            if f_relative_take_profit > 0x7FFFFFFFFFFFFFFF:
+                                f_relative_take_profit -= 0x10000000000000000
 
         if pos < end and buf[pos] == 104:
             v = buf[pos + 1]
@@ -3813,70 +3791,66 @@ def _decode_ProtoOAAmendOrderReq(buf: bytes, pos: int, end: int) -> ProtoOAAmend
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_order_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_order_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_order_id = (f_order_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_order_id = (f_order_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_order_id = (f_order_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_order_id = v
+                                f_order_id, pos = _read_varint_tail(buf, pos, f_order_id ^ 0x10000000)
+                                if f_order_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_order_id -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_volume = (f_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_volume = (f_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_volume = (f_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_volume = v
+                                f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                                if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_volume -= 0x10000000000000000
 
             elif tag == 41:
                 f_limit_price = _unpack_double(buf, pos + 0)[0]
@@ -3887,26 +3861,26 @@ def _decode_ProtoOAAmendOrderReq(buf: bytes, pos: int, end: int) -> ProtoOAAmend
                 pos += 8
 
             elif tag == 56:
-                v = buf[pos]
+                f_expiration_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_expiration_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_expiration_timestamp = (f_expiration_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_expiration_timestamp = (f_expiration_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_expiration_timestamp = (f_expiration_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_expiration_timestamp = v
+                                f_expiration_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_expiration_timestamp ^ 0x10000000
+                                )
+                                if f_expiration_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_expiration_timestamp -= 0x10000000000000000
 
             elif tag == 65:
                 f_stop_loss = _unpack_double(buf, pos + 0)[0]
@@ -3917,71 +3891,71 @@ def _decode_ProtoOAAmendOrderReq(buf: bytes, pos: int, end: int) -> ProtoOAAmend
                 pos += 8
 
             elif tag == 80:
-                v = buf[pos]
+                f_slippage_in_points = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_slippage_in_points >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_slippage_in_points = (f_slippage_in_points & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_slippage_in_points = (f_slippage_in_points ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_slippage_in_points = (f_slippage_in_points ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-                                if v > 0x7FFFFFFF:
-                                    v -= 0x100000000
-
-                f_slippage_in_points = v
+                                f_slippage_in_points, pos = _read_varint_tail(
+                                    buf, pos, f_slippage_in_points ^ 0x10000000
+                                )
+                                f_slippage_in_points &= 0xFFFFFFFF
+                                if f_slippage_in_points > 0x7FFFFFFF:
+                                    f_slippage_in_points -= 0x100000000
 
             elif tag == 88:
-                v = buf[pos]
+                f_relative_stop_loss = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_relative_stop_loss >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_relative_stop_loss = (f_relative_stop_loss & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_relative_stop_loss = (f_relative_stop_loss ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_relative_stop_loss = (f_relative_stop_loss ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_relative_stop_loss = v
+                                f_relative_stop_loss, pos = _read_varint_tail(
+                                    buf, pos, f_relative_stop_loss ^ 0x10000000
+                                )
+                                if f_relative_stop_loss > 0x7FFFFFFFFFFFFFFF:
+                                    f_relative_stop_loss -= 0x10000000000000000
 
             elif tag == 96:
-                v = buf[pos]
+                f_relative_take_profit = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_relative_take_profit >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_relative_take_profit = (f_relative_take_profit & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_relative_take_profit = (f_relative_take_profit ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_relative_take_profit = (f_relative_take_profit ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_relative_take_profit = v
+                                f_relative_take_profit, pos = _read_varint_tail(
+                                    buf, pos, f_relative_take_profit ^ 0x10000000
+                                )
+                                if f_relative_take_profit > 0x7FFFFFFFFFFFFFFF:
+                                    f_relative_take_profit -= 0x10000000000000000
 
             elif tag == 104:
                 v = buf[pos]
@@ -4285,48 +4259,46 @@ def _decode_ProtoOAAmendPositionSLTPReq(buf: bytes, pos: int, end: int) -> Proto
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_position_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_position_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_position_id = (f_position_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_position_id = v
+                            f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                            if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                f_position_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 33:
             f_stop_loss = _unpack_double(buf, pos + 1)[0]
@@ -4408,48 +4380,46 @@ def _decode_ProtoOAAmendPositionSLTPReq(buf: bytes, pos: int, end: int) -> Proto
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_position_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_position_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_position_id = (f_position_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_position_id = v
+                                f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                                if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_position_id -= 0x10000000000000000
 
             elif tag == 33:
                 f_stop_loss = _unpack_double(buf, pos + 0)[0]
@@ -4677,70 +4647,66 @@ def _decode_ProtoOAClosePositionReq(buf: bytes, pos: int, end: int) -> ProtoOACl
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_position_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_position_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_position_id = (f_position_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_position_id = v
+                            f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                            if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                f_position_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_volume = (f_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_volume = (f_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_volume = (f_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_volume = v
+                            f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                            if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_volume -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -4748,70 +4714,66 @@ def _decode_ProtoOAClosePositionReq(buf: bytes, pos: int, end: int) -> ProtoOACl
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_position_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_position_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_position_id = (f_position_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_position_id = v
+                                f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                                if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_position_id -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_volume = (f_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_volume = (f_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_volume = (f_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_volume = v
+                                f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                                if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_volume -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -4959,96 +4921,92 @@ def _decode_ProtoOATrailingSLChangedEvent(buf: bytes, pos: int, end: int) -> Pro
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_position_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_position_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_position_id = (f_position_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_position_id = v
+                            f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                            if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                f_position_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_order_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_order_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_order_id = (f_order_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_order_id = (f_order_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_order_id = (f_order_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_order_id = v
+                            f_order_id, pos = _read_varint_tail(buf, pos, f_order_id ^ 0x10000000)
+                            if f_order_id > 0x7FFFFFFFFFFFFFFF:
+                                f_order_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 41:
             f_stop_price = _unpack_double(buf, pos + 1)[0]
             pos += 9
 
         if pos < end and buf[pos] == 48:
-            v = buf[pos + 1]
+            f_utc_last_update_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_utc_last_update_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_utc_last_update_timestamp = (f_utc_last_update_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_utc_last_update_timestamp = v
+                            f_utc_last_update_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_utc_last_update_timestamp ^ 0x10000000
+                            )
+                            if f_utc_last_update_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_utc_last_update_timestamp -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -5056,96 +5014,92 @@ def _decode_ProtoOATrailingSLChangedEvent(buf: bytes, pos: int, end: int) -> Pro
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_position_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_position_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_position_id = (f_position_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_position_id = v
+                                f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                                if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_position_id -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_order_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_order_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_order_id = (f_order_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_order_id = (f_order_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_order_id = (f_order_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_order_id = v
+                                f_order_id, pos = _read_varint_tail(buf, pos, f_order_id ^ 0x10000000)
+                                if f_order_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_order_id -= 0x10000000000000000
 
             elif tag == 41:
                 f_stop_price = _unpack_double(buf, pos + 0)[0]
                 pos += 8
 
             elif tag == 48:
-                v = buf[pos]
+                f_utc_last_update_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_utc_last_update_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_utc_last_update_timestamp = (f_utc_last_update_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_utc_last_update_timestamp = v
+                                f_utc_last_update_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_utc_last_update_timestamp ^ 0x10000000
+                                )
+                                if f_utc_last_update_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_utc_last_update_timestamp -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -5269,26 +5223,26 @@ def _decode_ProtoOAAssetListReq(buf: bytes, pos: int, end: int) -> ProtoOAAssetL
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -5296,26 +5250,26 @@ def _decode_ProtoOAAssetListReq(buf: bytes, pos: int, end: int) -> ProtoOAAssetL
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -5418,26 +5372,26 @@ def _decode_ProtoOAAssetListRes(buf: bytes, pos: int, end: int) -> ProtoOAAssetL
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -5457,26 +5411,26 @@ def _decode_ProtoOAAssetListRes(buf: bytes, pos: int, end: int) -> ProtoOAAssetL
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -5600,26 +5554,26 @@ def _decode_ProtoOASymbolsListReq(buf: bytes, pos: int, end: int) -> ProtoOASymb
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
             v = buf[pos + 1]
@@ -5647,26 +5601,26 @@ def _decode_ProtoOASymbolsListReq(buf: bytes, pos: int, end: int) -> ProtoOASymb
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
                 v = buf[pos]
@@ -5808,26 +5762,26 @@ def _decode_ProtoOASymbolsListRes(buf: bytes, pos: int, end: int) -> ProtoOASymb
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -5859,26 +5813,26 @@ def _decode_ProtoOASymbolsListRes(buf: bytes, pos: int, end: int) -> ProtoOASymb
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -6017,26 +5971,26 @@ def _decode_ProtoOASymbolByIdReq(buf: bytes, pos: int, end: int) -> ProtoOASymbo
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 24:
             v = buf[pos + 1]
@@ -6066,26 +6020,26 @@ def _decode_ProtoOASymbolByIdReq(buf: bytes, pos: int, end: int) -> ProtoOASymbo
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
                 v = buf[pos]
@@ -6259,26 +6213,26 @@ def _decode_ProtoOASymbolByIdRes(buf: bytes, pos: int, end: int) -> ProtoOASymbo
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -6310,26 +6264,26 @@ def _decode_ProtoOASymbolByIdRes(buf: bytes, pos: int, end: int) -> ProtoOASymbo
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -6477,70 +6431,66 @@ def _decode_ProtoOASymbolsForConversionReq(buf: bytes, pos: int, end: int) -> Pr
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_first_asset_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_first_asset_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_first_asset_id = (f_first_asset_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_first_asset_id = (f_first_asset_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_first_asset_id = (f_first_asset_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_first_asset_id = v
+                            f_first_asset_id, pos = _read_varint_tail(buf, pos, f_first_asset_id ^ 0x10000000)
+                            if f_first_asset_id > 0x7FFFFFFFFFFFFFFF:
+                                f_first_asset_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_last_asset_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_last_asset_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_last_asset_id = (f_last_asset_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_last_asset_id = (f_last_asset_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_last_asset_id = (f_last_asset_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_last_asset_id = v
+                            f_last_asset_id, pos = _read_varint_tail(buf, pos, f_last_asset_id ^ 0x10000000)
+                            if f_last_asset_id > 0x7FFFFFFFFFFFFFFF:
+                                f_last_asset_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -6548,70 +6498,70 @@ def _decode_ProtoOASymbolsForConversionReq(buf: bytes, pos: int, end: int) -> Pr
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_first_asset_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_first_asset_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_first_asset_id = (f_first_asset_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_first_asset_id = (f_first_asset_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_first_asset_id = (f_first_asset_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_first_asset_id = v
+                                f_first_asset_id, pos = _read_varint_tail(
+                                    buf, pos, f_first_asset_id ^ 0x10000000
+                                )
+                                if f_first_asset_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_first_asset_id -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_last_asset_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_last_asset_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_last_asset_id = (f_last_asset_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_last_asset_id = (f_last_asset_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_last_asset_id = (f_last_asset_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_last_asset_id = v
+                                f_last_asset_id, pos = _read_varint_tail(
+                                    buf, pos, f_last_asset_id ^ 0x10000000
+                                )
+                                if f_last_asset_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_last_asset_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -6734,26 +6684,26 @@ def _decode_ProtoOASymbolsForConversionRes(buf: bytes, pos: int, end: int) -> Pr
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -6773,26 +6723,26 @@ def _decode_ProtoOASymbolsForConversionRes(buf: bytes, pos: int, end: int) -> Pr
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -6912,26 +6862,26 @@ def _decode_ProtoOASymbolChangedEvent(buf: bytes, pos: int, end: int) -> ProtoOA
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 24:
             v = buf[pos + 1]
@@ -6961,26 +6911,26 @@ def _decode_ProtoOASymbolChangedEvent(buf: bytes, pos: int, end: int) -> ProtoOA
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
                 v = buf[pos]
@@ -7128,26 +7078,26 @@ def _decode_ProtoOAAssetClassListReq(buf: bytes, pos: int, end: int) -> ProtoOAA
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -7155,26 +7105,26 @@ def _decode_ProtoOAAssetClassListReq(buf: bytes, pos: int, end: int) -> ProtoOAA
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -7279,26 +7229,26 @@ def _decode_ProtoOAAssetClassListRes(buf: bytes, pos: int, end: int) -> ProtoOAA
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -7318,26 +7268,26 @@ def _decode_ProtoOAAssetClassListRes(buf: bytes, pos: int, end: int) -> ProtoOAA
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -7442,26 +7392,26 @@ def _decode_ProtoOATraderReq(buf: bytes, pos: int, end: int) -> ProtoOATraderReq
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -7469,26 +7419,26 @@ def _decode_ProtoOATraderReq(buf: bytes, pos: int, end: int) -> ProtoOATraderReq
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -7591,26 +7541,26 @@ def _decode_ProtoOATraderRes(buf: bytes, pos: int, end: int) -> ProtoOATraderRes
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -7630,26 +7580,26 @@ def _decode_ProtoOATraderRes(buf: bytes, pos: int, end: int) -> ProtoOATraderRes
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -7773,26 +7723,26 @@ def _decode_ProtoOATraderUpdatedEvent(buf: bytes, pos: int, end: int) -> ProtoOA
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -7812,26 +7762,26 @@ def _decode_ProtoOATraderUpdatedEvent(buf: bytes, pos: int, end: int) -> ProtoOA
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -7959,26 +7909,26 @@ def _decode_ProtoOAReconcileReq(buf: bytes, pos: int, end: int) -> ProtoOAReconc
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
             v = buf[pos + 1]
@@ -8006,26 +7956,26 @@ def _decode_ProtoOAReconcileReq(buf: bytes, pos: int, end: int) -> ProtoOAReconc
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
                 v = buf[pos]
@@ -8165,26 +8115,26 @@ def _decode_ProtoOAReconcileRes(buf: bytes, pos: int, end: int) -> ProtoOAReconc
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -8216,26 +8166,26 @@ def _decode_ProtoOAReconcileRes(buf: bytes, pos: int, end: int) -> ProtoOAReconc
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -8411,70 +8361,66 @@ def _decode_ProtoOAOrderErrorEvent(buf: bytes, pos: int, end: int) -> ProtoOAOrd
             pos = e
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_order_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_order_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_order_id = (f_order_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_order_id = (f_order_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_order_id = (f_order_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_order_id = v
+                            f_order_id, pos = _read_varint_tail(buf, pos, f_order_id ^ 0x10000000)
+                            if f_order_id > 0x7FFFFFFFFFFFFFFF:
+                                f_order_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 48:
-            v = buf[pos + 1]
+            f_position_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_position_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_position_id = (f_position_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_position_id = v
+                            f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                            if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                f_position_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 58:
             n = buf[pos + 1]
@@ -8494,26 +8440,26 @@ def _decode_ProtoOAOrderErrorEvent(buf: bytes, pos: int, end: int) -> ProtoOAOrd
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 40:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 18:
                 n = buf[pos]
@@ -8528,48 +8474,44 @@ def _decode_ProtoOAOrderErrorEvent(buf: bytes, pos: int, end: int) -> ProtoOAOrd
                 pos = e
 
             elif tag == 24:
-                v = buf[pos]
+                f_order_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_order_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_order_id = (f_order_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_order_id = (f_order_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_order_id = (f_order_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_order_id = v
+                                f_order_id, pos = _read_varint_tail(buf, pos, f_order_id ^ 0x10000000)
+                                if f_order_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_order_id -= 0x10000000000000000
 
             elif tag == 48:
-                v = buf[pos]
+                f_position_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_position_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_position_id = (f_position_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_position_id = v
+                                f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                                if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_position_id -= 0x10000000000000000
 
             elif tag == 58:
                 n = buf[pos]
@@ -8731,93 +8673,87 @@ def _decode_ProtoOADealListReq(buf: bytes, pos: int, end: int) -> ProtoOADealLis
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_from_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_from_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_from_timestamp = (f_from_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_from_timestamp = (f_from_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_from_timestamp = (f_from_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_from_timestamp = v
+                            f_from_timestamp, pos = _read_varint_tail(buf, pos, f_from_timestamp ^ 0x10000000)
+                            if f_from_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_from_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_to_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_to_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_to_timestamp = (f_to_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_to_timestamp = (f_to_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_to_timestamp = (f_to_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_to_timestamp = v
+                            f_to_timestamp, pos = _read_varint_tail(buf, pos, f_to_timestamp ^ 0x10000000)
+                            if f_to_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_to_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_max_rows = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_max_rows >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_max_rows = (f_max_rows & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_max_rows = (f_max_rows ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_max_rows = (f_max_rows ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-                            if v > 0x7FFFFFFF:
-                                v -= 0x100000000
-
-            f_max_rows = v
+                            f_max_rows, pos = _read_varint_tail(buf, pos, f_max_rows ^ 0x10000000)
+                            f_max_rows &= 0xFFFFFFFF
+                            if f_max_rows > 0x7FFFFFFF:
+                                f_max_rows -= 0x100000000
 
         while pos < end:
             tag = buf[pos]
@@ -8825,93 +8761,89 @@ def _decode_ProtoOADealListReq(buf: bytes, pos: int, end: int) -> ProtoOADealLis
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_from_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_from_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_from_timestamp = (f_from_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_from_timestamp = (f_from_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_from_timestamp = (f_from_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_from_timestamp = v
+                                f_from_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_from_timestamp ^ 0x10000000
+                                )
+                                if f_from_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_from_timestamp -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_to_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_to_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_to_timestamp = (f_to_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_to_timestamp = (f_to_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_to_timestamp = (f_to_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_to_timestamp = v
+                                f_to_timestamp, pos = _read_varint_tail(buf, pos, f_to_timestamp ^ 0x10000000)
+                                if f_to_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_to_timestamp -= 0x10000000000000000
 
             elif tag == 40:
-                v = buf[pos]
+                f_max_rows = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_max_rows >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_max_rows = (f_max_rows & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_max_rows = (f_max_rows ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_max_rows = (f_max_rows ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-                                if v > 0x7FFFFFFF:
-                                    v -= 0x100000000
-
-                f_max_rows = v
+                                f_max_rows, pos = _read_varint_tail(buf, pos, f_max_rows ^ 0x10000000)
+                                f_max_rows &= 0xFFFFFFFF
+                                if f_max_rows > 0x7FFFFFFF:
+                                    f_max_rows -= 0x100000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -9041,26 +8973,26 @@ def _decode_ProtoOADealListRes(buf: bytes, pos: int, end: int) -> ProtoOADealLis
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -9100,26 +9032,26 @@ def _decode_ProtoOADealListRes(buf: bytes, pos: int, end: int) -> ProtoOADealLis
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -9279,70 +9211,66 @@ def _decode_ProtoOAOrderListReq(buf: bytes, pos: int, end: int) -> ProtoOAOrderL
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_from_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_from_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_from_timestamp = (f_from_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_from_timestamp = (f_from_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_from_timestamp = (f_from_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_from_timestamp = v
+                            f_from_timestamp, pos = _read_varint_tail(buf, pos, f_from_timestamp ^ 0x10000000)
+                            if f_from_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_from_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_to_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_to_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_to_timestamp = (f_to_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_to_timestamp = (f_to_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_to_timestamp = (f_to_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_to_timestamp = v
+                            f_to_timestamp, pos = _read_varint_tail(buf, pos, f_to_timestamp ^ 0x10000000)
+                            if f_to_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_to_timestamp -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -9350,70 +9278,68 @@ def _decode_ProtoOAOrderListReq(buf: bytes, pos: int, end: int) -> ProtoOAOrderL
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_from_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_from_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_from_timestamp = (f_from_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_from_timestamp = (f_from_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_from_timestamp = (f_from_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_from_timestamp = v
+                                f_from_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_from_timestamp ^ 0x10000000
+                                )
+                                if f_from_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_from_timestamp -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_to_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_to_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_to_timestamp = (f_to_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_to_timestamp = (f_to_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_to_timestamp = (f_to_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_to_timestamp = v
+                                f_to_timestamp, pos = _read_varint_tail(buf, pos, f_to_timestamp ^ 0x10000000)
+                                if f_to_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_to_timestamp -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -9537,26 +9463,26 @@ def _decode_ProtoOAOrderListRes(buf: bytes, pos: int, end: int) -> ProtoOAOrderL
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -9596,26 +9522,26 @@ def _decode_ProtoOAOrderListRes(buf: bytes, pos: int, end: int) -> ProtoOAOrderL
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -9775,48 +9701,46 @@ def _decode_ProtoOAExpectedMarginReq(buf: bytes, pos: int, end: int) -> ProtoOAE
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_symbol_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_symbol_id = v
+                            f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                            if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                f_symbol_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 32:
             v = buf[pos + 1]
@@ -9846,48 +9770,46 @@ def _decode_ProtoOAExpectedMarginReq(buf: bytes, pos: int, end: int) -> ProtoOAE
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_symbol_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_symbol_id = v
+                                f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                                if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_symbol_id -= 0x10000000000000000
 
             elif tag == 32:
                 v = buf[pos]
@@ -10070,26 +9992,26 @@ def _decode_ProtoOAExpectedMarginRes(buf: bytes, pos: int, end: int) -> ProtoOAE
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -10104,25 +10026,23 @@ def _decode_ProtoOAExpectedMarginRes(buf: bytes, pos: int, end: int) -> ProtoOAE
             pos = e
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_money_digits = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_money_digits >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_money_digits = v
+                            f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                            f_money_digits &= 0xFFFFFFFF
 
         while pos < end:
             tag = buf[pos]
@@ -10130,26 +10050,26 @@ def _decode_ProtoOAExpectedMarginRes(buf: bytes, pos: int, end: int) -> ProtoOAE
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -10164,25 +10084,23 @@ def _decode_ProtoOAExpectedMarginRes(buf: bytes, pos: int, end: int) -> ProtoOAE
                 pos = e
 
             elif tag == 32:
-                v = buf[pos]
+                f_money_digits = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_money_digits >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_money_digits = v
+                                f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                                f_money_digits &= 0xFFFFFFFF
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -10314,87 +10232,81 @@ def _decode_ProtoOAMarginChangedEvent(buf: bytes, pos: int, end: int) -> ProtoOA
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_position_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_position_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_position_id = (f_position_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_position_id = v
+                            f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_used_margin = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_used_margin >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_used_margin = (f_used_margin & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_used_margin = (f_used_margin ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_used_margin = (f_used_margin ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_used_margin = v
+                            f_used_margin, pos = _read_varint_tail(buf, pos, f_used_margin ^ 0x10000000)
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_money_digits = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_money_digits >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_money_digits = v
+                            f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                            f_money_digits &= 0xFFFFFFFF
 
         while pos < end:
             tag = buf[pos]
@@ -10402,87 +10314,81 @@ def _decode_ProtoOAMarginChangedEvent(buf: bytes, pos: int, end: int) -> ProtoOA
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_position_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_position_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_position_id = (f_position_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_position_id = v
+                                f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
 
             elif tag == 32:
-                v = buf[pos]
+                f_used_margin = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_used_margin >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_used_margin = (f_used_margin & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_used_margin = (f_used_margin ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_used_margin = (f_used_margin ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_used_margin = v
+                                f_used_margin, pos = _read_varint_tail(buf, pos, f_used_margin ^ 0x10000000)
 
             elif tag == 40:
-                v = buf[pos]
+                f_money_digits = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_money_digits >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_money_digits = v
+                                f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                                f_money_digits &= 0xFFFFFFFF
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -10620,70 +10526,66 @@ def _decode_ProtoOACashFlowHistoryListReq(buf: bytes, pos: int, end: int) -> Pro
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_from_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_from_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_from_timestamp = (f_from_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_from_timestamp = (f_from_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_from_timestamp = (f_from_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_from_timestamp = v
+                            f_from_timestamp, pos = _read_varint_tail(buf, pos, f_from_timestamp ^ 0x10000000)
+                            if f_from_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_from_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_to_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_to_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_to_timestamp = (f_to_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_to_timestamp = (f_to_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_to_timestamp = (f_to_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_to_timestamp = v
+                            f_to_timestamp, pos = _read_varint_tail(buf, pos, f_to_timestamp ^ 0x10000000)
+                            if f_to_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_to_timestamp -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -10691,70 +10593,68 @@ def _decode_ProtoOACashFlowHistoryListReq(buf: bytes, pos: int, end: int) -> Pro
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_from_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_from_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_from_timestamp = (f_from_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_from_timestamp = (f_from_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_from_timestamp = (f_from_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_from_timestamp = v
+                                f_from_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_from_timestamp ^ 0x10000000
+                                )
+                                if f_from_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_from_timestamp -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_to_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_to_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_to_timestamp = (f_to_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_to_timestamp = (f_to_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_to_timestamp = (f_to_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_to_timestamp = v
+                                f_to_timestamp, pos = _read_varint_tail(buf, pos, f_to_timestamp ^ 0x10000000)
+                                if f_to_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_to_timestamp -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -10877,26 +10777,26 @@ def _decode_ProtoOACashFlowHistoryListRes(buf: bytes, pos: int, end: int) -> Pro
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -10916,26 +10816,26 @@ def _decode_ProtoOACashFlowHistoryListRes(buf: bytes, pos: int, end: int) -> Pro
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -11568,26 +11468,24 @@ def _decode_ProtoOARefreshTokenRes(buf: bytes, pos: int, end: int) -> ProtoOARef
             pos = e
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_expires_in = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_expires_in >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_expires_in = (f_expires_in & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_expires_in = (f_expires_in ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_expires_in = (f_expires_in ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_expires_in = v
+                            f_expires_in, pos = _read_varint_tail(buf, pos, f_expires_in ^ 0x10000000)
+                            if f_expires_in > 0x7FFFFFFFFFFFFFFF:
+                                f_expires_in -= 0x10000000000000000
 
         if pos < end and buf[pos] == 42:
             n = buf[pos + 1]
@@ -11631,26 +11529,24 @@ def _decode_ProtoOARefreshTokenRes(buf: bytes, pos: int, end: int) -> ProtoOARef
                 pos = e
 
             elif tag == 32:
-                v = buf[pos]
+                f_expires_in = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_expires_in >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_expires_in = (f_expires_in & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_expires_in = (f_expires_in ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_expires_in = (f_expires_in ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_expires_in = v
+                                f_expires_in, pos = _read_varint_tail(buf, pos, f_expires_in ^ 0x10000000)
+                                if f_expires_in > 0x7FFFFFFFFFFFFFFF:
+                                    f_expires_in -= 0x10000000000000000
 
             elif tag == 42:
                 n = buf[pos]
@@ -11805,26 +11701,26 @@ def _decode_ProtoOASubscribeSpotsReq(buf: bytes, pos: int, end: int) -> ProtoOAS
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 24:
             v = buf[pos + 1]
@@ -11874,26 +11770,26 @@ def _decode_ProtoOASubscribeSpotsReq(buf: bytes, pos: int, end: int) -> ProtoOAS
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
                 v = buf[pos]
@@ -12065,26 +11961,26 @@ def _decode_ProtoOASubscribeSpotsRes(buf: bytes, pos: int, end: int) -> ProtoOAS
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -12092,26 +11988,26 @@ def _decode_ProtoOASubscribeSpotsRes(buf: bytes, pos: int, end: int) -> ProtoOAS
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -12216,26 +12112,26 @@ def _decode_ProtoOAUnsubscribeSpotsReq(buf: bytes, pos: int, end: int) -> ProtoO
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 24:
             v = buf[pos + 1]
@@ -12265,26 +12161,26 @@ def _decode_ProtoOAUnsubscribeSpotsReq(buf: bytes, pos: int, end: int) -> ProtoO
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
                 v = buf[pos]
@@ -12430,26 +12326,26 @@ def _decode_ProtoOAUnsubscribeSpotsRes(buf: bytes, pos: int, end: int) -> ProtoO
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -12457,26 +12353,26 @@ def _decode_ProtoOAUnsubscribeSpotsRes(buf: bytes, pos: int, end: int) -> ProtoO
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -12626,88 +12522,82 @@ def _decode_ProtoOASpotEvent(buf: bytes, pos: int, end: int) -> ProtoOASpotEvent
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_symbol_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_symbol_id = v
+                            f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                            if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                f_symbol_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_bid = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_bid >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_bid = (f_bid & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_bid = (f_bid ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_bid = (f_bid ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_bid = v
+                            f_bid, pos = _read_varint_tail(buf, pos, f_bid ^ 0x10000000)
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_ask = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ask >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ask = (f_ask & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ask = (f_ask ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ask = (f_ask ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_ask = v
+                            f_ask, pos = _read_varint_tail(buf, pos, f_ask ^ 0x10000000)
 
         while pos < end and buf[pos] == 50:
             n = buf[pos + 1]
@@ -12722,46 +12612,42 @@ def _decode_ProtoOASpotEvent(buf: bytes, pos: int, end: int) -> ProtoOASpotEvent
             pos = e
 
         if pos < end and buf[pos] == 56:
-            v = buf[pos + 1]
+            f_session_close = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_session_close >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_session_close = (f_session_close & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_session_close = (f_session_close ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_session_close = (f_session_close ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_session_close = v
+                            f_session_close, pos = _read_varint_tail(buf, pos, f_session_close ^ 0x10000000)
 
         if pos < end and buf[pos] == 64:
-            v = buf[pos + 1]
+            f_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_timestamp = (f_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_timestamp = (f_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_timestamp = (f_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_timestamp = v
+                            f_timestamp, pos = _read_varint_tail(buf, pos, f_timestamp ^ 0x10000000)
+                            if f_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_timestamp -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -12769,88 +12655,82 @@ def _decode_ProtoOASpotEvent(buf: bytes, pos: int, end: int) -> ProtoOASpotEvent
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_symbol_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_symbol_id = v
+                                f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                                if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_symbol_id -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_bid = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_bid >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_bid = (f_bid & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_bid = (f_bid ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_bid = (f_bid ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_bid = v
+                                f_bid, pos = _read_varint_tail(buf, pos, f_bid ^ 0x10000000)
 
             elif tag == 40:
-                v = buf[pos]
+                f_ask = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ask >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ask = (f_ask & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ask = (f_ask ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ask = (f_ask ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_ask = v
+                                f_ask, pos = _read_varint_tail(buf, pos, f_ask ^ 0x10000000)
 
             elif tag == 50:
                 n = buf[pos]
@@ -12865,46 +12745,44 @@ def _decode_ProtoOASpotEvent(buf: bytes, pos: int, end: int) -> ProtoOASpotEvent
                 pos = e
 
             elif tag == 56:
-                v = buf[pos]
+                f_session_close = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_session_close >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_session_close = (f_session_close & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_session_close = (f_session_close ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_session_close = (f_session_close ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_session_close = v
+                                f_session_close, pos = _read_varint_tail(
+                                    buf, pos, f_session_close ^ 0x10000000
+                                )
 
             elif tag == 64:
-                v = buf[pos]
+                f_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_timestamp = (f_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_timestamp = (f_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_timestamp = (f_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_timestamp = v
+                                f_timestamp, pos = _read_varint_tail(buf, pos, f_timestamp ^ 0x10000000)
+                                if f_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_timestamp -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -13058,26 +12936,26 @@ def _decode_ProtoOASubscribeLiveTrendbarReq(
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
             v = buf[pos + 1]
@@ -13106,26 +12984,24 @@ def _decode_ProtoOASubscribeLiveTrendbarReq(
                 f_period = ProtoOATrendbarPeriod(v)
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_symbol_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_symbol_id = v
+                            f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                            if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                f_symbol_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -13133,26 +13009,26 @@ def _decode_ProtoOASubscribeLiveTrendbarReq(
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
                 v = buf[pos]
@@ -13181,26 +13057,24 @@ def _decode_ProtoOASubscribeLiveTrendbarReq(
                     f_period = ProtoOATrendbarPeriod(v)
 
             elif tag == 32:
-                v = buf[pos]
+                f_symbol_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_symbol_id = v
+                                f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                                if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_symbol_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -13306,26 +13180,26 @@ def _decode_ProtoOASubscribeLiveTrendbarRes(
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -13333,26 +13207,26 @@ def _decode_ProtoOASubscribeLiveTrendbarRes(
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -13468,26 +13342,26 @@ def _decode_ProtoOAUnsubscribeLiveTrendbarReq(
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
             v = buf[pos + 1]
@@ -13516,26 +13390,24 @@ def _decode_ProtoOAUnsubscribeLiveTrendbarReq(
                 f_period = ProtoOATrendbarPeriod(v)
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_symbol_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_symbol_id = v
+                            f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                            if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                f_symbol_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -13543,26 +13415,26 @@ def _decode_ProtoOAUnsubscribeLiveTrendbarReq(
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
                 v = buf[pos]
@@ -13591,26 +13463,24 @@ def _decode_ProtoOAUnsubscribeLiveTrendbarReq(
                     f_period = ProtoOATrendbarPeriod(v)
 
             elif tag == 32:
-                v = buf[pos]
+                f_symbol_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_symbol_id = v
+                                f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                                if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_symbol_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -13716,26 +13586,26 @@ def _decode_ProtoOAUnsubscribeLiveTrendbarRes(
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -13743,26 +13613,26 @@ def _decode_ProtoOAUnsubscribeLiveTrendbarRes(
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -13903,70 +13773,66 @@ def _decode_ProtoOAGetTrendbarsReq(buf: bytes, pos: int, end: int) -> ProtoOAGet
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_from_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_from_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_from_timestamp = (f_from_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_from_timestamp = (f_from_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_from_timestamp = (f_from_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_from_timestamp = v
+                            f_from_timestamp, pos = _read_varint_tail(buf, pos, f_from_timestamp ^ 0x10000000)
+                            if f_from_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_from_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_to_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_to_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_to_timestamp = (f_to_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_to_timestamp = (f_to_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_to_timestamp = (f_to_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_to_timestamp = v
+                            f_to_timestamp, pos = _read_varint_tail(buf, pos, f_to_timestamp ^ 0x10000000)
+                            if f_to_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_to_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 40:
             v = buf[pos + 1]
@@ -13995,47 +13861,43 @@ def _decode_ProtoOAGetTrendbarsReq(buf: bytes, pos: int, end: int) -> ProtoOAGet
                 f_period = ProtoOATrendbarPeriod(v)
 
         if pos < end and buf[pos] == 48:
-            v = buf[pos + 1]
+            f_symbol_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_symbol_id = v
+                            f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                            if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                f_symbol_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 56:
-            v = buf[pos + 1]
+            f_count = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_count >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_count = (f_count & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_count = (f_count ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_count = (f_count ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_count = v
+                            f_count, pos = _read_varint_tail(buf, pos, f_count ^ 0x10000000)
+                            f_count &= 0xFFFFFFFF
 
         while pos < end:
             tag = buf[pos]
@@ -14043,70 +13905,68 @@ def _decode_ProtoOAGetTrendbarsReq(buf: bytes, pos: int, end: int) -> ProtoOAGet
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_from_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_from_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_from_timestamp = (f_from_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_from_timestamp = (f_from_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_from_timestamp = (f_from_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_from_timestamp = v
+                                f_from_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_from_timestamp ^ 0x10000000
+                                )
+                                if f_from_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_from_timestamp -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_to_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_to_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_to_timestamp = (f_to_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_to_timestamp = (f_to_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_to_timestamp = (f_to_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_to_timestamp = v
+                                f_to_timestamp, pos = _read_varint_tail(buf, pos, f_to_timestamp ^ 0x10000000)
+                                if f_to_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_to_timestamp -= 0x10000000000000000
 
             elif tag == 40:
                 v = buf[pos]
@@ -14135,47 +13995,43 @@ def _decode_ProtoOAGetTrendbarsReq(buf: bytes, pos: int, end: int) -> ProtoOAGet
                     f_period = ProtoOATrendbarPeriod(v)
 
             elif tag == 48:
-                v = buf[pos]
+                f_symbol_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_symbol_id = v
+                                f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                                if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_symbol_id -= 0x10000000000000000
 
             elif tag == 56:
-                v = buf[pos]
+                f_count = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_count >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_count = (f_count & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_count = (f_count ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_count = (f_count ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_count = v
+                                f_count, pos = _read_varint_tail(buf, pos, f_count ^ 0x10000000)
+                                f_count &= 0xFFFFFFFF
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -14352,26 +14208,26 @@ def _decode_ProtoOAGetTrendbarsRes(buf: bytes, pos: int, end: int) -> ProtoOAGet
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
             v = buf[pos + 1]
@@ -14400,26 +14256,24 @@ def _decode_ProtoOAGetTrendbarsRes(buf: bytes, pos: int, end: int) -> ProtoOAGet
                 f_period = ProtoOATrendbarPeriod(v)
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_timestamp = (f_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_timestamp = (f_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_timestamp = (f_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_timestamp = v
+                            f_timestamp, pos = _read_varint_tail(buf, pos, f_timestamp ^ 0x10000000)
+                            if f_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_timestamp -= 0x10000000000000000
 
         while pos < end and buf[pos] == 42:
             n = buf[pos + 1]
@@ -14434,26 +14288,24 @@ def _decode_ProtoOAGetTrendbarsRes(buf: bytes, pos: int, end: int) -> ProtoOAGet
             pos = e
 
         if pos < end and buf[pos] == 48:
-            v = buf[pos + 1]
+            f_symbol_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_symbol_id = v
+                            f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                            if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                f_symbol_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 56:
             v = buf[pos + 1]
@@ -14481,26 +14333,26 @@ def _decode_ProtoOAGetTrendbarsRes(buf: bytes, pos: int, end: int) -> ProtoOAGet
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
                 v = buf[pos]
@@ -14529,26 +14381,24 @@ def _decode_ProtoOAGetTrendbarsRes(buf: bytes, pos: int, end: int) -> ProtoOAGet
                     f_period = ProtoOATrendbarPeriod(v)
 
             elif tag == 32:
-                v = buf[pos]
+                f_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_timestamp = (f_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_timestamp = (f_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_timestamp = (f_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_timestamp = v
+                                f_timestamp, pos = _read_varint_tail(buf, pos, f_timestamp ^ 0x10000000)
+                                if f_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_timestamp -= 0x10000000000000000
 
             elif tag == 42:
                 n = buf[pos]
@@ -14563,26 +14413,24 @@ def _decode_ProtoOAGetTrendbarsRes(buf: bytes, pos: int, end: int) -> ProtoOAGet
                 pos = e
 
             elif tag == 48:
-                v = buf[pos]
+                f_symbol_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_symbol_id = v
+                                f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                                if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_symbol_id -= 0x10000000000000000
 
             elif tag == 56:
                 v = buf[pos]
@@ -14766,48 +14614,46 @@ def _decode_ProtoOAGetTickDataReq(buf: bytes, pos: int, end: int) -> ProtoOAGetT
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_symbol_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_symbol_id = v
+                            f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                            if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                f_symbol_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
             v = buf[pos + 1]
@@ -14836,48 +14682,44 @@ def _decode_ProtoOAGetTickDataReq(buf: bytes, pos: int, end: int) -> ProtoOAGetT
                 f_type_ = ProtoOAQuoteType(v)
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_from_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_from_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_from_timestamp = (f_from_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_from_timestamp = (f_from_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_from_timestamp = (f_from_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_from_timestamp = v
+                            f_from_timestamp, pos = _read_varint_tail(buf, pos, f_from_timestamp ^ 0x10000000)
+                            if f_from_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_from_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 48:
-            v = buf[pos + 1]
+            f_to_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_to_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_to_timestamp = (f_to_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_to_timestamp = (f_to_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_to_timestamp = (f_to_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_to_timestamp = v
+                            f_to_timestamp, pos = _read_varint_tail(buf, pos, f_to_timestamp ^ 0x10000000)
+                            if f_to_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_to_timestamp -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -14885,48 +14727,46 @@ def _decode_ProtoOAGetTickDataReq(buf: bytes, pos: int, end: int) -> ProtoOAGetT
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_symbol_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_symbol_id = v
+                                f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                                if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_symbol_id -= 0x10000000000000000
 
             elif tag == 32:
                 v = buf[pos]
@@ -14955,48 +14795,46 @@ def _decode_ProtoOAGetTickDataReq(buf: bytes, pos: int, end: int) -> ProtoOAGetT
                     f_type_ = ProtoOAQuoteType(v)
 
             elif tag == 40:
-                v = buf[pos]
+                f_from_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_from_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_from_timestamp = (f_from_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_from_timestamp = (f_from_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_from_timestamp = (f_from_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_from_timestamp = v
+                                f_from_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_from_timestamp ^ 0x10000000
+                                )
+                                if f_from_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_from_timestamp -= 0x10000000000000000
 
             elif tag == 48:
-                v = buf[pos]
+                f_to_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_to_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_to_timestamp = (f_to_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_to_timestamp = (f_to_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_to_timestamp = (f_to_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_to_timestamp = v
+                                f_to_timestamp, pos = _read_varint_tail(buf, pos, f_to_timestamp ^ 0x10000000)
+                                if f_to_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_to_timestamp -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -15140,26 +14978,26 @@ def _decode_ProtoOAGetTickDataRes(buf: bytes, pos: int, end: int) -> ProtoOAGetT
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -15199,26 +15037,26 @@ def _decode_ProtoOAGetTickDataRes(buf: bytes, pos: int, end: int) -> ProtoOAGetT
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -15619,46 +15457,44 @@ def _decode_ProtoOADepthEvent(buf: bytes, pos: int, end: int) -> ProtoOADepthEve
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_symbol_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_symbol_id = v
+                            f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
 
         while pos < end and buf[pos] == 34:
             n = buf[pos + 1]
@@ -15698,46 +15534,44 @@ def _decode_ProtoOADepthEvent(buf: bytes, pos: int, end: int) -> ProtoOADepthEve
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_symbol_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_symbol_id = v
+                                f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
 
             elif tag == 34:
                 n = buf[pos]
@@ -15929,26 +15763,26 @@ def _decode_ProtoOASubscribeDepthQuotesReq(buf: bytes, pos: int, end: int) -> Pr
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 24:
             v = buf[pos + 1]
@@ -15978,26 +15812,26 @@ def _decode_ProtoOASubscribeDepthQuotesReq(buf: bytes, pos: int, end: int) -> Pr
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
                 v = buf[pos]
@@ -16143,26 +15977,26 @@ def _decode_ProtoOASubscribeDepthQuotesRes(buf: bytes, pos: int, end: int) -> Pr
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -16170,26 +16004,26 @@ def _decode_ProtoOASubscribeDepthQuotesRes(buf: bytes, pos: int, end: int) -> Pr
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -16296,26 +16130,26 @@ def _decode_ProtoOAUnsubscribeDepthQuotesReq(
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 24:
             v = buf[pos + 1]
@@ -16345,26 +16179,26 @@ def _decode_ProtoOAUnsubscribeDepthQuotesReq(
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
                 v = buf[pos]
@@ -16512,26 +16346,26 @@ def _decode_ProtoOAUnsubscribeDepthQuotesRes(
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -16539,26 +16373,26 @@ def _decode_ProtoOAUnsubscribeDepthQuotesRes(
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -16646,26 +16480,26 @@ def _decode_ProtoOASymbolCategoryListReq(buf: bytes, pos: int, end: int) -> Prot
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -16673,26 +16507,26 @@ def _decode_ProtoOASymbolCategoryListReq(buf: bytes, pos: int, end: int) -> Prot
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -16797,26 +16631,26 @@ def _decode_ProtoOASymbolCategoryListRes(buf: bytes, pos: int, end: int) -> Prot
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -16836,26 +16670,26 @@ def _decode_ProtoOASymbolCategoryListRes(buf: bytes, pos: int, end: int) -> Prot
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -16960,26 +16794,26 @@ def _decode_ProtoOAAccountLogoutReq(buf: bytes, pos: int, end: int) -> ProtoOAAc
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -16987,26 +16821,26 @@ def _decode_ProtoOAAccountLogoutReq(buf: bytes, pos: int, end: int) -> ProtoOAAc
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -17092,26 +16926,26 @@ def _decode_ProtoOAAccountLogoutRes(buf: bytes, pos: int, end: int) -> ProtoOAAc
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -17119,26 +16953,26 @@ def _decode_ProtoOAAccountLogoutRes(buf: bytes, pos: int, end: int) -> ProtoOAAc
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -17224,26 +17058,26 @@ def _decode_ProtoOAAccountDisconnectEvent(buf: bytes, pos: int, end: int) -> Pro
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -17251,26 +17085,26 @@ def _decode_ProtoOAAccountDisconnectEvent(buf: bytes, pos: int, end: int) -> Pro
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -17358,26 +17192,26 @@ def _decode_ProtoOAMarginCallListReq(buf: bytes, pos: int, end: int) -> ProtoOAM
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -17385,26 +17219,26 @@ def _decode_ProtoOAMarginCallListReq(buf: bytes, pos: int, end: int) -> ProtoOAM
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -17619,26 +17453,26 @@ def _decode_ProtoOAMarginCallUpdateReq(buf: bytes, pos: int, end: int) -> ProtoO
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -17658,26 +17492,26 @@ def _decode_ProtoOAMarginCallUpdateReq(buf: bytes, pos: int, end: int) -> ProtoO
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -17873,26 +17707,26 @@ def _decode_ProtoOAMarginCallUpdateEvent(buf: bytes, pos: int, end: int) -> Prot
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -17912,26 +17746,26 @@ def _decode_ProtoOAMarginCallUpdateEvent(buf: bytes, pos: int, end: int) -> Prot
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -18055,26 +17889,26 @@ def _decode_ProtoOAMarginCallTriggerEvent(buf: bytes, pos: int, end: int) -> Pro
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -18094,26 +17928,26 @@ def _decode_ProtoOAMarginCallTriggerEvent(buf: bytes, pos: int, end: int) -> Pro
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -18241,48 +18075,46 @@ def _decode_ProtoOAGetDynamicLeverageByIDReq(
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_leverage_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_leverage_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_leverage_id = (f_leverage_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_leverage_id = (f_leverage_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_leverage_id = (f_leverage_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_leverage_id = v
+                            f_leverage_id, pos = _read_varint_tail(buf, pos, f_leverage_id ^ 0x10000000)
+                            if f_leverage_id > 0x7FFFFFFFFFFFFFFF:
+                                f_leverage_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -18290,48 +18122,46 @@ def _decode_ProtoOAGetDynamicLeverageByIDReq(
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_leverage_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_leverage_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_leverage_id = (f_leverage_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_leverage_id = (f_leverage_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_leverage_id = (f_leverage_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_leverage_id = v
+                                f_leverage_id, pos = _read_varint_tail(buf, pos, f_leverage_id ^ 0x10000000)
+                                if f_leverage_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_leverage_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -18445,26 +18275,26 @@ def _decode_ProtoOAGetDynamicLeverageByIDRes(
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -18484,26 +18314,26 @@ def _decode_ProtoOAGetDynamicLeverageByIDRes(
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -18647,92 +18477,86 @@ def _decode_ProtoOADealListByPositionIdReq(buf: bytes, pos: int, end: int) -> Pr
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_position_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_position_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_position_id = (f_position_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_position_id = v
+                            f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                            if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                f_position_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_from_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_from_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_from_timestamp = (f_from_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_from_timestamp = (f_from_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_from_timestamp = (f_from_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_from_timestamp = v
+                            f_from_timestamp, pos = _read_varint_tail(buf, pos, f_from_timestamp ^ 0x10000000)
+                            if f_from_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_from_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_to_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_to_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_to_timestamp = (f_to_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_to_timestamp = (f_to_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_to_timestamp = (f_to_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_to_timestamp = v
+                            f_to_timestamp, pos = _read_varint_tail(buf, pos, f_to_timestamp ^ 0x10000000)
+                            if f_to_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_to_timestamp -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -18740,92 +18564,88 @@ def _decode_ProtoOADealListByPositionIdReq(buf: bytes, pos: int, end: int) -> Pr
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_position_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_position_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_position_id = (f_position_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_position_id = v
+                                f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                                if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_position_id -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_from_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_from_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_from_timestamp = (f_from_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_from_timestamp = (f_from_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_from_timestamp = (f_from_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_from_timestamp = v
+                                f_from_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_from_timestamp ^ 0x10000000
+                                )
+                                if f_from_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_from_timestamp -= 0x10000000000000000
 
             elif tag == 40:
-                v = buf[pos]
+                f_to_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_to_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_to_timestamp = (f_to_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_to_timestamp = (f_to_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_to_timestamp = (f_to_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_to_timestamp = v
+                                f_to_timestamp, pos = _read_varint_tail(buf, pos, f_to_timestamp ^ 0x10000000)
+                                if f_to_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_to_timestamp -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -18958,26 +18778,26 @@ def _decode_ProtoOADealListByPositionIdRes(buf: bytes, pos: int, end: int) -> Pr
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -19017,26 +18837,26 @@ def _decode_ProtoOADealListByPositionIdRes(buf: bytes, pos: int, end: int) -> Pr
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -19187,48 +19007,46 @@ def _decode_ProtoOAOrderDetailsReq(buf: bytes, pos: int, end: int) -> ProtoOAOrd
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_order_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_order_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_order_id = (f_order_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_order_id = (f_order_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_order_id = (f_order_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_order_id = v
+                            f_order_id, pos = _read_varint_tail(buf, pos, f_order_id ^ 0x10000000)
+                            if f_order_id > 0x7FFFFFFFFFFFFFFF:
+                                f_order_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -19236,48 +19054,46 @@ def _decode_ProtoOAOrderDetailsReq(buf: bytes, pos: int, end: int) -> ProtoOAOrd
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_order_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_order_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_order_id = (f_order_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_order_id = (f_order_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_order_id = (f_order_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_order_id = v
+                                f_order_id, pos = _read_varint_tail(buf, pos, f_order_id ^ 0x10000000)
+                                if f_order_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_order_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -19398,26 +19214,26 @@ def _decode_ProtoOAOrderDetailsRes(buf: bytes, pos: int, end: int) -> ProtoOAOrd
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -19449,26 +19265,26 @@ def _decode_ProtoOAOrderDetailsRes(buf: bytes, pos: int, end: int) -> ProtoOAOrd
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -19631,92 +19447,86 @@ def _decode_ProtoOAOrderListByPositionIdReq(
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_position_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_position_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_position_id = (f_position_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_position_id = v
+                            f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                            if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                f_position_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_from_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_from_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_from_timestamp = (f_from_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_from_timestamp = (f_from_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_from_timestamp = (f_from_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_from_timestamp = v
+                            f_from_timestamp, pos = _read_varint_tail(buf, pos, f_from_timestamp ^ 0x10000000)
+                            if f_from_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_from_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_to_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_to_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_to_timestamp = (f_to_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_to_timestamp = (f_to_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_to_timestamp = (f_to_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_to_timestamp = v
+                            f_to_timestamp, pos = _read_varint_tail(buf, pos, f_to_timestamp ^ 0x10000000)
+                            if f_to_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_to_timestamp -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -19724,92 +19534,88 @@ def _decode_ProtoOAOrderListByPositionIdReq(
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_position_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_position_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_position_id = (f_position_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_position_id = v
+                                f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                                if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_position_id -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_from_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_from_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_from_timestamp = (f_from_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_from_timestamp = (f_from_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_from_timestamp = (f_from_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_from_timestamp = v
+                                f_from_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_from_timestamp ^ 0x10000000
+                                )
+                                if f_from_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_from_timestamp -= 0x10000000000000000
 
             elif tag == 40:
-                v = buf[pos]
+                f_to_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_to_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_to_timestamp = (f_to_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_to_timestamp = (f_to_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_to_timestamp = (f_to_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_to_timestamp = v
+                                f_to_timestamp, pos = _read_varint_tail(buf, pos, f_to_timestamp ^ 0x10000000)
+                                if f_to_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_to_timestamp -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -19944,26 +19750,26 @@ def _decode_ProtoOAOrderListByPositionIdRes(
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -20003,26 +19809,26 @@ def _decode_ProtoOAOrderListByPositionIdRes(
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -20173,48 +19979,46 @@ def _decode_ProtoOADealOffsetListReq(buf: bytes, pos: int, end: int) -> ProtoOAD
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_deal_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_deal_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_deal_id = (f_deal_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_deal_id = (f_deal_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_deal_id = (f_deal_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_deal_id = v
+                            f_deal_id, pos = _read_varint_tail(buf, pos, f_deal_id ^ 0x10000000)
+                            if f_deal_id > 0x7FFFFFFFFFFFFFFF:
+                                f_deal_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -20222,48 +20026,46 @@ def _decode_ProtoOADealOffsetListReq(buf: bytes, pos: int, end: int) -> ProtoOAD
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_deal_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_deal_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_deal_id = (f_deal_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_deal_id = (f_deal_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_deal_id = (f_deal_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_deal_id = v
+                                f_deal_id, pos = _read_varint_tail(buf, pos, f_deal_id ^ 0x10000000)
+                                if f_deal_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_deal_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -20388,26 +20190,26 @@ def _decode_ProtoOADealOffsetListRes(buf: bytes, pos: int, end: int) -> ProtoOAD
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -20439,26 +20241,26 @@ def _decode_ProtoOADealOffsetListRes(buf: bytes, pos: int, end: int) -> ProtoOAD
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -20582,26 +20384,26 @@ def _decode_ProtoOAGetPositionUnrealizedPnLReq(
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -20609,26 +20411,26 @@ def _decode_ProtoOAGetPositionUnrealizedPnLReq(
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -20744,26 +20546,26 @@ def _decode_ProtoOAGetPositionUnrealizedPnLRes(
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -20778,25 +20580,23 @@ def _decode_ProtoOAGetPositionUnrealizedPnLRes(
             pos = e
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_money_digits = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_money_digits >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_money_digits = v
+                            f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                            f_money_digits &= 0xFFFFFFFF
 
         while pos < end:
             tag = buf[pos]
@@ -20804,26 +20604,26 @@ def _decode_ProtoOAGetPositionUnrealizedPnLRes(
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -20838,25 +20638,23 @@ def _decode_ProtoOAGetPositionUnrealizedPnLRes(
                 pos = e
 
             elif tag == 32:
-                v = buf[pos]
+                f_money_digits = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_money_digits >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_money_digits = v
+                                f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                                f_money_digits &= 0xFFFFFFFF
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -20998,91 +20796,89 @@ def _decode_ProtoOAv1PnLChangeEvent(buf: bytes, pos: int, end: int) -> ProtoOAv1
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_gross_unrealized_pnl = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_gross_unrealized_pnl >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_gross_unrealized_pnl = (f_gross_unrealized_pnl & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_gross_unrealized_pnl = (f_gross_unrealized_pnl ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_gross_unrealized_pnl = (f_gross_unrealized_pnl ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_gross_unrealized_pnl = v
+                            f_gross_unrealized_pnl, pos = _read_varint_tail(
+                                buf, pos, f_gross_unrealized_pnl ^ 0x10000000
+                            )
+                            if f_gross_unrealized_pnl > 0x7FFFFFFFFFFFFFFF:
+                                f_gross_unrealized_pnl -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_net_unrealized_pnl = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_net_unrealized_pnl >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_net_unrealized_pnl = (f_net_unrealized_pnl & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_net_unrealized_pnl = (f_net_unrealized_pnl ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_net_unrealized_pnl = (f_net_unrealized_pnl ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_net_unrealized_pnl = v
+                            f_net_unrealized_pnl, pos = _read_varint_tail(
+                                buf, pos, f_net_unrealized_pnl ^ 0x10000000
+                            )
+                            if f_net_unrealized_pnl > 0x7FFFFFFFFFFFFFFF:
+                                f_net_unrealized_pnl -= 0x10000000000000000
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_money_digits = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_money_digits >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_money_digits = v
+                            f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                            f_money_digits &= 0xFFFFFFFF
 
         while pos < end:
             tag = buf[pos]
@@ -21090,91 +20886,89 @@ def _decode_ProtoOAv1PnLChangeEvent(buf: bytes, pos: int, end: int) -> ProtoOAv1
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_gross_unrealized_pnl = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_gross_unrealized_pnl >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_gross_unrealized_pnl = (f_gross_unrealized_pnl & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_gross_unrealized_pnl = (f_gross_unrealized_pnl ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_gross_unrealized_pnl = (f_gross_unrealized_pnl ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_gross_unrealized_pnl = v
+                                f_gross_unrealized_pnl, pos = _read_varint_tail(
+                                    buf, pos, f_gross_unrealized_pnl ^ 0x10000000
+                                )
+                                if f_gross_unrealized_pnl > 0x7FFFFFFFFFFFFFFF:
+                                    f_gross_unrealized_pnl -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_net_unrealized_pnl = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_net_unrealized_pnl >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_net_unrealized_pnl = (f_net_unrealized_pnl & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_net_unrealized_pnl = (f_net_unrealized_pnl ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_net_unrealized_pnl = (f_net_unrealized_pnl ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_net_unrealized_pnl = v
+                                f_net_unrealized_pnl, pos = _read_varint_tail(
+                                    buf, pos, f_net_unrealized_pnl ^ 0x10000000
+                                )
+                                if f_net_unrealized_pnl > 0x7FFFFFFFFFFFFFFF:
+                                    f_net_unrealized_pnl -= 0x10000000000000000
 
             elif tag == 40:
-                v = buf[pos]
+                f_money_digits = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_money_digits >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_money_digits = v
+                                f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                                f_money_digits &= 0xFFFFFFFF
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -21289,26 +21083,26 @@ def _decode_ProtoOAv1PnLChangeSubscribeReq(buf: bytes, pos: int, end: int) -> Pr
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -21316,26 +21110,26 @@ def _decode_ProtoOAv1PnLChangeSubscribeReq(buf: bytes, pos: int, end: int) -> Pr
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -21421,26 +21215,26 @@ def _decode_ProtoOAv1PnLChangeSubscribeRes(buf: bytes, pos: int, end: int) -> Pr
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -21448,26 +21242,26 @@ def _decode_ProtoOAv1PnLChangeSubscribeRes(buf: bytes, pos: int, end: int) -> Pr
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -21557,26 +21351,26 @@ def _decode_ProtoOAv1PnLChangeUnSubscribeReq(
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -21584,26 +21378,26 @@ def _decode_ProtoOAv1PnLChangeUnSubscribeReq(
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -21691,26 +21485,26 @@ def _decode_ProtoOAv1PnLChangeUnSubscribeRes(
     start = pos
     try:
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -21718,26 +21512,26 @@ def _decode_ProtoOAv1PnLChangeUnSubscribeRes(
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 16:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)

@@ -846,26 +846,24 @@ def _decode_ProtoOAAsset(buf: bytes, pos: int, end: int) -> ProtoOAAsset:
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_asset_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_asset_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_asset_id = (f_asset_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_asset_id = (f_asset_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_asset_id = (f_asset_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_asset_id = v
+                            f_asset_id, pos = _read_varint_tail(buf, pos, f_asset_id ^ 0x10000000)
+                            if f_asset_id > 0x7FFFFFFFFFFFFFFF:
+                                f_asset_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
@@ -892,27 +890,25 @@ def _decode_ProtoOAAsset(buf: bytes, pos: int, end: int) -> ProtoOAAsset:
             pos = e
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_digits = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_digits >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_digits = (f_digits & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_digits = (f_digits ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_digits = (f_digits ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-                            if v > 0x7FFFFFFF:
-                                v -= 0x100000000
-
-            f_digits = v
+                            f_digits, pos = _read_varint_tail(buf, pos, f_digits ^ 0x10000000)
+                            f_digits &= 0xFFFFFFFF
+                            if f_digits > 0x7FFFFFFF:
+                                f_digits -= 0x100000000
 
         while pos < end:
             tag = buf[pos]
@@ -920,26 +916,24 @@ def _decode_ProtoOAAsset(buf: bytes, pos: int, end: int) -> ProtoOAAsset:
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_asset_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_asset_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_asset_id = (f_asset_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_asset_id = (f_asset_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_asset_id = (f_asset_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_asset_id = v
+                                f_asset_id, pos = _read_varint_tail(buf, pos, f_asset_id ^ 0x10000000)
+                                if f_asset_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_asset_id -= 0x10000000000000000
 
             elif tag == 18:
                 n = buf[pos]
@@ -966,27 +960,25 @@ def _decode_ProtoOAAsset(buf: bytes, pos: int, end: int) -> ProtoOAAsset:
                 pos = e
 
             elif tag == 32:
-                v = buf[pos]
+                f_digits = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_digits >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_digits = (f_digits & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_digits = (f_digits ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_digits = (f_digits ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-                                if v > 0x7FFFFFFF:
-                                    v -= 0x100000000
-
-                f_digits = v
+                                f_digits, pos = _read_varint_tail(buf, pos, f_digits ^ 0x10000000)
+                                f_digits &= 0xFFFFFFFF
+                                if f_digits > 0x7FFFFFFF:
+                                    f_digits -= 0x100000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -1489,72 +1481,66 @@ def _decode_ProtoOASymbol(buf: bytes, pos: int, end: int) -> ProtoOASymbol:
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_symbol_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_symbol_id = v
+                            f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                            if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                f_symbol_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_digits = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_digits >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_digits = (f_digits & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_digits = (f_digits ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_digits = (f_digits ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-                            if v > 0x7FFFFFFF:
-                                v -= 0x100000000
-
-            f_digits = v
+                            f_digits, pos = _read_varint_tail(buf, pos, f_digits ^ 0x10000000)
+                            f_digits &= 0xFFFFFFFF
+                            if f_digits > 0x7FFFFFFF:
+                                f_digits -= 0x100000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_pip_position = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_pip_position >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_pip_position = (f_pip_position & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_pip_position = (f_pip_position ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_pip_position = (f_pip_position ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-                            if v > 0x7FFFFFFF:
-                                v -= 0x100000000
-
-            f_pip_position = v
+                            f_pip_position, pos = _read_varint_tail(buf, pos, f_pip_position ^ 0x10000000)
+                            f_pip_position &= 0xFFFFFFFF
+                            if f_pip_position > 0x7FFFFFFF:
+                                f_pip_position -= 0x100000000
 
         if pos < end and buf[pos] == 32:
             v = buf[pos + 1]
@@ -1631,90 +1617,82 @@ def _decode_ProtoOASymbol(buf: bytes, pos: int, end: int) -> ProtoOASymbol:
             pos += 9
 
         if pos < end and buf[pos] == 72:
-            v = buf[pos + 1]
+            f_max_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_max_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_max_volume = (f_max_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_max_volume = (f_max_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_max_volume = (f_max_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_max_volume = v
+                            f_max_volume, pos = _read_varint_tail(buf, pos, f_max_volume ^ 0x10000000)
+                            if f_max_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_max_volume -= 0x10000000000000000
 
         if pos < end and buf[pos] == 80:
-            v = buf[pos + 1]
+            f_min_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_min_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_min_volume = (f_min_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_min_volume = (f_min_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_min_volume = (f_min_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_min_volume = v
+                            f_min_volume, pos = _read_varint_tail(buf, pos, f_min_volume ^ 0x10000000)
+                            if f_min_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_min_volume -= 0x10000000000000000
 
         if pos < end and buf[pos] == 88:
-            v = buf[pos + 1]
+            f_step_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_step_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_step_volume = (f_step_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_step_volume = (f_step_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_step_volume = (f_step_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_step_volume = v
+                            f_step_volume, pos = _read_varint_tail(buf, pos, f_step_volume ^ 0x10000000)
+                            if f_step_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_step_volume -= 0x10000000000000000
 
         if pos < end and buf[pos] == 96:
-            v = buf[pos + 1]
+            f_max_exposure = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_max_exposure >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_max_exposure = (f_max_exposure & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_max_exposure = (f_max_exposure ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_max_exposure = (f_max_exposure ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_max_exposure = v
+                            f_max_exposure, pos = _read_varint_tail(buf, pos, f_max_exposure ^ 0x10000000)
 
         while pos < end and buf[pos] == 106:
             n = buf[pos + 1]
@@ -1729,26 +1707,24 @@ def _decode_ProtoOASymbol(buf: bytes, pos: int, end: int) -> ProtoOASymbol:
             pos = e
 
         if pos < end and buf[pos] == 112:
-            v = buf[pos + 1]
+            f_commission = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_commission >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_commission = (f_commission & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_commission = (f_commission ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_commission = (f_commission ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_commission = v
+                            f_commission, pos = _read_varint_tail(buf, pos, f_commission ^ 0x10000000)
+                            if f_commission > 0x7FFFFFFFFFFFFFFF:
+                                f_commission -= 0x10000000000000000
 
         if pos < end and buf[pos] == 120:
             v = buf[pos + 1]
@@ -1782,72 +1758,66 @@ def _decode_ProtoOASymbol(buf: bytes, pos: int, end: int) -> ProtoOASymbol:
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_symbol_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_symbol_id = v
+                                f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                                if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_symbol_id -= 0x10000000000000000
 
             elif tag == 16:
-                v = buf[pos]
+                f_digits = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_digits >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_digits = (f_digits & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_digits = (f_digits ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_digits = (f_digits ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-                                if v > 0x7FFFFFFF:
-                                    v -= 0x100000000
-
-                f_digits = v
+                                f_digits, pos = _read_varint_tail(buf, pos, f_digits ^ 0x10000000)
+                                f_digits &= 0xFFFFFFFF
+                                if f_digits > 0x7FFFFFFF:
+                                    f_digits -= 0x100000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_pip_position = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_pip_position >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_pip_position = (f_pip_position & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_pip_position = (f_pip_position ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_pip_position = (f_pip_position ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-                                if v > 0x7FFFFFFF:
-                                    v -= 0x100000000
-
-                f_pip_position = v
+                                f_pip_position, pos = _read_varint_tail(buf, pos, f_pip_position ^ 0x10000000)
+                                f_pip_position &= 0xFFFFFFFF
+                                if f_pip_position > 0x7FFFFFFF:
+                                    f_pip_position -= 0x100000000
 
             elif tag == 32:
                 v = buf[pos]
@@ -1924,90 +1894,82 @@ def _decode_ProtoOASymbol(buf: bytes, pos: int, end: int) -> ProtoOASymbol:
                 pos += 8
 
             elif tag == 72:
-                v = buf[pos]
+                f_max_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_max_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_max_volume = (f_max_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_max_volume = (f_max_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_max_volume = (f_max_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_max_volume = v
+                                f_max_volume, pos = _read_varint_tail(buf, pos, f_max_volume ^ 0x10000000)
+                                if f_max_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_max_volume -= 0x10000000000000000
 
             elif tag == 80:
-                v = buf[pos]
+                f_min_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_min_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_min_volume = (f_min_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_min_volume = (f_min_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_min_volume = (f_min_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_min_volume = v
+                                f_min_volume, pos = _read_varint_tail(buf, pos, f_min_volume ^ 0x10000000)
+                                if f_min_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_min_volume -= 0x10000000000000000
 
             elif tag == 88:
-                v = buf[pos]
+                f_step_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_step_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_step_volume = (f_step_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_step_volume = (f_step_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_step_volume = (f_step_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_step_volume = v
+                                f_step_volume, pos = _read_varint_tail(buf, pos, f_step_volume ^ 0x10000000)
+                                if f_step_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_step_volume -= 0x10000000000000000
 
             elif tag == 96:
-                v = buf[pos]
+                f_max_exposure = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_max_exposure >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_max_exposure = (f_max_exposure & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_max_exposure = (f_max_exposure ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_max_exposure = (f_max_exposure ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_max_exposure = v
+                                f_max_exposure, pos = _read_varint_tail(buf, pos, f_max_exposure ^ 0x10000000)
 
             elif tag == 106:
                 n = buf[pos]
@@ -2022,26 +1984,24 @@ def _decode_ProtoOASymbol(buf: bytes, pos: int, end: int) -> ProtoOASymbol:
                 pos = e
 
             elif tag == 112:
-                v = buf[pos]
+                f_commission = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_commission >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_commission = (f_commission & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_commission = (f_commission ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_commission = (f_commission ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_commission = v
+                                f_commission, pos = _read_varint_tail(buf, pos, f_commission ^ 0x10000000)
+                                if f_commission > 0x7FFFFFFFFFFFFFFF:
+                                    f_commission -= 0x10000000000000000
 
             elif tag == 120:
                 v = buf[pos]
@@ -2070,89 +2030,81 @@ def _decode_ProtoOASymbol(buf: bytes, pos: int, end: int) -> ProtoOASymbol:
                     f_commission_type = ProtoOACommissionType(v)
 
             elif tag == 128:
-                v = buf[pos]
+                f_sl_distance = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_sl_distance >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_sl_distance = (f_sl_distance & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_sl_distance = (f_sl_distance ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_sl_distance = (f_sl_distance ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_sl_distance = v
+                                f_sl_distance, pos = _read_varint_tail(buf, pos, f_sl_distance ^ 0x10000000)
+                                f_sl_distance &= 0xFFFFFFFF
 
             elif tag == 136:
-                v = buf[pos]
+                f_tp_distance = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_tp_distance >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_tp_distance = (f_tp_distance & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_tp_distance = (f_tp_distance ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_tp_distance = (f_tp_distance ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_tp_distance = v
+                                f_tp_distance, pos = _read_varint_tail(buf, pos, f_tp_distance ^ 0x10000000)
+                                f_tp_distance &= 0xFFFFFFFF
 
             elif tag == 144:
-                v = buf[pos]
+                f_gsl_distance = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_gsl_distance >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_gsl_distance = (f_gsl_distance & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_gsl_distance = (f_gsl_distance ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_gsl_distance = (f_gsl_distance ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_gsl_distance = v
+                                f_gsl_distance, pos = _read_varint_tail(buf, pos, f_gsl_distance ^ 0x10000000)
+                                f_gsl_distance &= 0xFFFFFFFF
 
             elif tag == 152:
-                v = buf[pos]
+                f_gsl_charge = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_gsl_charge >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_gsl_charge = (f_gsl_charge & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_gsl_charge = (f_gsl_charge ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_gsl_charge = (f_gsl_charge ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_gsl_charge = v
+                                f_gsl_charge, pos = _read_varint_tail(buf, pos, f_gsl_charge ^ 0x10000000)
+                                if f_gsl_charge > 0x7FFFFFFFFFFFFFFF:
+                                    f_gsl_charge -= 0x10000000000000000
 
             elif tag == 160:
                 v = buf[pos]
@@ -2181,26 +2133,26 @@ def _decode_ProtoOASymbol(buf: bytes, pos: int, end: int) -> ProtoOASymbol:
                     f_distance_set_in = ProtoOASymbolDistanceType(v)
 
             elif tag == 168:
-                v = buf[pos]
+                f_min_commission = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_min_commission >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_min_commission = (f_min_commission & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_min_commission = (f_min_commission ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_min_commission = (f_min_commission ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_min_commission = v
+                                f_min_commission, pos = _read_varint_tail(
+                                    buf, pos, f_min_commission ^ 0x10000000
+                                )
+                                if f_min_commission > 0x7FFFFFFFFFFFFFFF:
+                                    f_min_commission -= 0x10000000000000000
 
             elif tag == 176:
                 v = buf[pos]
@@ -2241,49 +2193,49 @@ def _decode_ProtoOASymbol(buf: bytes, pos: int, end: int) -> ProtoOASymbol:
                 pos = e
 
             elif tag == 192:
-                v = buf[pos]
+                f_rollover_commission = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_rollover_commission >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_rollover_commission = (f_rollover_commission & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_rollover_commission = (f_rollover_commission ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_rollover_commission = (f_rollover_commission ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_rollover_commission = v
+                                f_rollover_commission, pos = _read_varint_tail(
+                                    buf, pos, f_rollover_commission ^ 0x10000000
+                                )
+                                if f_rollover_commission > 0x7FFFFFFFFFFFFFFF:
+                                    f_rollover_commission -= 0x10000000000000000
 
             elif tag == 200:
-                v = buf[pos]
+                f_skip_rollover_days = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_skip_rollover_days >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_skip_rollover_days = (f_skip_rollover_days & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_skip_rollover_days = (f_skip_rollover_days ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_skip_rollover_days = (f_skip_rollover_days ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-                                if v > 0x7FFFFFFF:
-                                    v -= 0x100000000
-
-                f_skip_rollover_days = v
+                                f_skip_rollover_days, pos = _read_varint_tail(
+                                    buf, pos, f_skip_rollover_days ^ 0x10000000
+                                )
+                                f_skip_rollover_days &= 0xFFFFFFFF
+                                if f_skip_rollover_days > 0x7FFFFFFF:
+                                    f_skip_rollover_days -= 0x100000000
 
             elif tag == 210:
                 n = buf[pos]
@@ -2376,70 +2328,72 @@ def _decode_ProtoOASymbol(buf: bytes, pos: int, end: int) -> ProtoOASymbol:
                     f_swap_calculation_type = ProtoOASwapCalculationType(v)
 
             elif tag == 240:
-                v = buf[pos]
+                f_lot_size = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_lot_size >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_lot_size = (f_lot_size & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_lot_size = (f_lot_size ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_lot_size = (f_lot_size ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_lot_size = v
+                                f_lot_size, pos = _read_varint_tail(buf, pos, f_lot_size ^ 0x10000000)
+                                if f_lot_size > 0x7FFFFFFFFFFFFFFF:
+                                    f_lot_size -= 0x10000000000000000
 
             elif tag == 248:
-                v = buf[pos]
+                f_precise_trading_commission_rate = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_precise_trading_commission_rate >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_precise_trading_commission_rate = (f_precise_trading_commission_rate & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_precise_trading_commission_rate = (f_precise_trading_commission_rate ^ 0x4000) | (
+                            b << 14
+                        )
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_precise_trading_commission_rate = (
+                                f_precise_trading_commission_rate ^ 0x200000
+                            ) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_precise_trading_commission_rate = v
+                                f_precise_trading_commission_rate, pos = _read_varint_tail(
+                                    buf, pos, f_precise_trading_commission_rate ^ 0x10000000
+                                )
+                                if f_precise_trading_commission_rate > 0x7FFFFFFFFFFFFFFF:
+                                    f_precise_trading_commission_rate -= 0x10000000000000000
 
             elif tag == 256:
-                v = buf[pos]
+                f_precise_min_commission = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_precise_min_commission >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_precise_min_commission = (f_precise_min_commission & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_precise_min_commission = (f_precise_min_commission ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_precise_min_commission = (f_precise_min_commission ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_precise_min_commission = v
+                                f_precise_min_commission, pos = _read_varint_tail(
+                                    buf, pos, f_precise_min_commission ^ 0x10000000
+                                )
+                                if f_precise_min_commission > 0x7FFFFFFFFFFFFFFF:
+                                    f_precise_min_commission -= 0x10000000000000000
 
             elif tag == 266:
                 n = buf[pos]
@@ -2454,118 +2408,112 @@ def _decode_ProtoOASymbol(buf: bytes, pos: int, end: int) -> ProtoOASymbol:
                 pos = e
 
             elif tag == 272:
-                v = buf[pos]
+                f_pnl_conversion_fee_rate = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_pnl_conversion_fee_rate >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_pnl_conversion_fee_rate = (f_pnl_conversion_fee_rate & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_pnl_conversion_fee_rate = (f_pnl_conversion_fee_rate ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_pnl_conversion_fee_rate = (f_pnl_conversion_fee_rate ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-                                if v > 0x7FFFFFFF:
-                                    v -= 0x100000000
-
-                f_pnl_conversion_fee_rate = v
+                                f_pnl_conversion_fee_rate, pos = _read_varint_tail(
+                                    buf, pos, f_pnl_conversion_fee_rate ^ 0x10000000
+                                )
+                                f_pnl_conversion_fee_rate &= 0xFFFFFFFF
+                                if f_pnl_conversion_fee_rate > 0x7FFFFFFF:
+                                    f_pnl_conversion_fee_rate -= 0x100000000
 
             elif tag == 280:
-                v = buf[pos]
+                f_leverage_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_leverage_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_leverage_id = (f_leverage_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_leverage_id = (f_leverage_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_leverage_id = (f_leverage_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_leverage_id = v
+                                f_leverage_id, pos = _read_varint_tail(buf, pos, f_leverage_id ^ 0x10000000)
+                                if f_leverage_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_leverage_id -= 0x10000000000000000
 
             elif tag == 288:
-                v = buf[pos]
+                f_swap_period = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_swap_period >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_swap_period = (f_swap_period & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_swap_period = (f_swap_period ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_swap_period = (f_swap_period ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-                                if v > 0x7FFFFFFF:
-                                    v -= 0x100000000
-
-                f_swap_period = v
+                                f_swap_period, pos = _read_varint_tail(buf, pos, f_swap_period ^ 0x10000000)
+                                f_swap_period &= 0xFFFFFFFF
+                                if f_swap_period > 0x7FFFFFFF:
+                                    f_swap_period -= 0x100000000
 
             elif tag == 296:
-                v = buf[pos]
+                f_swap_time = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_swap_time >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_swap_time = (f_swap_time & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_swap_time = (f_swap_time ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_swap_time = (f_swap_time ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-                                if v > 0x7FFFFFFF:
-                                    v -= 0x100000000
-
-                f_swap_time = v
+                                f_swap_time, pos = _read_varint_tail(buf, pos, f_swap_time ^ 0x10000000)
+                                f_swap_time &= 0xFFFFFFFF
+                                if f_swap_time > 0x7FFFFFFF:
+                                    f_swap_time -= 0x100000000
 
             elif tag == 304:
-                v = buf[pos]
+                f_skip_swap_periods = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_skip_swap_periods >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_skip_swap_periods = (f_skip_swap_periods & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_skip_swap_periods = (f_skip_swap_periods ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_skip_swap_periods = (f_skip_swap_periods ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-                                if v > 0x7FFFFFFF:
-                                    v -= 0x100000000
-
-                f_skip_swap_periods = v
+                                f_skip_swap_periods, pos = _read_varint_tail(
+                                    buf, pos, f_skip_swap_periods ^ 0x10000000
+                                )
+                                f_skip_swap_periods &= 0xFFFFFFFF
+                                if f_skip_swap_periods > 0x7FFFFFFF:
+                                    f_skip_swap_periods -= 0x100000000
 
             elif tag == 312:
                 v = buf[pos]
@@ -2989,26 +2937,24 @@ def _decode_ProtoOALightSymbol(buf: bytes, pos: int, end: int) -> ProtoOALightSy
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_symbol_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_symbol_id = v
+                            f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                            if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                f_symbol_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
@@ -3043,70 +2989,66 @@ def _decode_ProtoOALightSymbol(buf: bytes, pos: int, end: int) -> ProtoOALightSy
             f_enabled = v != 0
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_base_asset_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_base_asset_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_base_asset_id = (f_base_asset_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_base_asset_id = (f_base_asset_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_base_asset_id = (f_base_asset_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_base_asset_id = v
+                            f_base_asset_id, pos = _read_varint_tail(buf, pos, f_base_asset_id ^ 0x10000000)
+                            if f_base_asset_id > 0x7FFFFFFFFFFFFFFF:
+                                f_base_asset_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_quote_asset_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_quote_asset_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_quote_asset_id = (f_quote_asset_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_quote_asset_id = (f_quote_asset_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_quote_asset_id = (f_quote_asset_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_quote_asset_id = v
+                            f_quote_asset_id, pos = _read_varint_tail(buf, pos, f_quote_asset_id ^ 0x10000000)
+                            if f_quote_asset_id > 0x7FFFFFFFFFFFFFFF:
+                                f_quote_asset_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 48:
-            v = buf[pos + 1]
+            f_symbol_category_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_category_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_category_id = (f_symbol_category_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_category_id = (f_symbol_category_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_category_id = (f_symbol_category_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_symbol_category_id = v
+                            f_symbol_category_id, pos = _read_varint_tail(
+                                buf, pos, f_symbol_category_id ^ 0x10000000
+                            )
+                            if f_symbol_category_id > 0x7FFFFFFFFFFFFFFF:
+                                f_symbol_category_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 58:
             n = buf[pos + 1]
@@ -3130,26 +3072,24 @@ def _decode_ProtoOALightSymbol(buf: bytes, pos: int, end: int) -> ProtoOALightSy
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_symbol_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_symbol_id = v
+                                f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                                if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_symbol_id -= 0x10000000000000000
 
             elif tag == 18:
                 n = buf[pos]
@@ -3184,70 +3124,70 @@ def _decode_ProtoOALightSymbol(buf: bytes, pos: int, end: int) -> ProtoOALightSy
                 f_enabled = v != 0
 
             elif tag == 32:
-                v = buf[pos]
+                f_base_asset_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_base_asset_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_base_asset_id = (f_base_asset_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_base_asset_id = (f_base_asset_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_base_asset_id = (f_base_asset_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_base_asset_id = v
+                                f_base_asset_id, pos = _read_varint_tail(
+                                    buf, pos, f_base_asset_id ^ 0x10000000
+                                )
+                                if f_base_asset_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_base_asset_id -= 0x10000000000000000
 
             elif tag == 40:
-                v = buf[pos]
+                f_quote_asset_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_quote_asset_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_quote_asset_id = (f_quote_asset_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_quote_asset_id = (f_quote_asset_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_quote_asset_id = (f_quote_asset_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_quote_asset_id = v
+                                f_quote_asset_id, pos = _read_varint_tail(
+                                    buf, pos, f_quote_asset_id ^ 0x10000000
+                                )
+                                if f_quote_asset_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_quote_asset_id -= 0x10000000000000000
 
             elif tag == 48:
-                v = buf[pos]
+                f_symbol_category_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_category_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_category_id = (f_symbol_category_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_category_id = (f_symbol_category_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_category_id = (f_symbol_category_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_symbol_category_id = v
+                                f_symbol_category_id, pos = _read_varint_tail(
+                                    buf, pos, f_symbol_category_id ^ 0x10000000
+                                )
+                                if f_symbol_category_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_symbol_category_id -= 0x10000000000000000
 
             elif tag == 58:
                 n = buf[pos]
@@ -3421,26 +3361,24 @@ def _decode_ProtoOAArchivedSymbol(buf: bytes, pos: int, end: int) -> ProtoOAArch
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_symbol_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_symbol_id = v
+                            f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                            if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                f_symbol_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
@@ -3455,26 +3393,26 @@ def _decode_ProtoOAArchivedSymbol(buf: bytes, pos: int, end: int) -> ProtoOAArch
             pos = e
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_utc_last_update_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_utc_last_update_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_utc_last_update_timestamp = (f_utc_last_update_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_utc_last_update_timestamp = v
+                            f_utc_last_update_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_utc_last_update_timestamp ^ 0x10000000
+                            )
+                            if f_utc_last_update_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_utc_last_update_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 34:
             n = buf[pos + 1]
@@ -3494,26 +3432,24 @@ def _decode_ProtoOAArchivedSymbol(buf: bytes, pos: int, end: int) -> ProtoOAArch
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_symbol_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_symbol_id = v
+                                f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                                if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_symbol_id -= 0x10000000000000000
 
             elif tag == 18:
                 n = buf[pos]
@@ -3528,26 +3464,26 @@ def _decode_ProtoOAArchivedSymbol(buf: bytes, pos: int, end: int) -> ProtoOAArch
                 pos = e
 
             elif tag == 24:
-                v = buf[pos]
+                f_utc_last_update_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_utc_last_update_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_utc_last_update_timestamp = (f_utc_last_update_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_utc_last_update_timestamp = v
+                                f_utc_last_update_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_utc_last_update_timestamp ^ 0x10000000
+                                )
+                                if f_utc_last_update_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_utc_last_update_timestamp -= 0x10000000000000000
 
             elif tag == 34:
                 n = buf[pos]
@@ -3699,48 +3635,44 @@ def _decode_ProtoOASymbolCategory(buf: bytes, pos: int, end: int) -> ProtoOASymb
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_id = (f_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_id = (f_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_id = (f_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_id = v
+                            f_id, pos = _read_varint_tail(buf, pos, f_id ^ 0x10000000)
+                            if f_id > 0x7FFFFFFFFFFFFFFF:
+                                f_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_asset_class_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_asset_class_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_asset_class_id = (f_asset_class_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_asset_class_id = (f_asset_class_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_asset_class_id = (f_asset_class_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_asset_class_id = v
+                            f_asset_class_id, pos = _read_varint_tail(buf, pos, f_asset_class_id ^ 0x10000000)
+                            if f_asset_class_id > 0x7FFFFFFFFFFFFFFF:
+                                f_asset_class_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 26:
             n = buf[pos + 1]
@@ -3764,48 +3696,46 @@ def _decode_ProtoOASymbolCategory(buf: bytes, pos: int, end: int) -> ProtoOASymb
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_id = (f_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_id = (f_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_id = (f_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_id = v
+                                f_id, pos = _read_varint_tail(buf, pos, f_id ^ 0x10000000)
+                                if f_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_id -= 0x10000000000000000
 
             elif tag == 16:
-                v = buf[pos]
+                f_asset_class_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_asset_class_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_asset_class_id = (f_asset_class_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_asset_class_id = (f_asset_class_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_asset_class_id = (f_asset_class_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_asset_class_id = v
+                                f_asset_class_id, pos = _read_varint_tail(
+                                    buf, pos, f_asset_class_id ^ 0x10000000
+                                )
+                                if f_asset_class_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_asset_class_id -= 0x10000000000000000
 
             elif tag == 26:
                 n = buf[pos]
@@ -3938,46 +3868,42 @@ def _decode_ProtoOAInterval(buf: bytes, pos: int, end: int) -> ProtoOAInterval:
     start = pos
     try:
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_start_second = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_start_second >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_start_second = (f_start_second & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_start_second = (f_start_second ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_start_second = (f_start_second ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_start_second = v
+                            f_start_second, pos = _read_varint_tail(buf, pos, f_start_second ^ 0x10000000)
+                            f_start_second &= 0xFFFFFFFF
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_end_second = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_end_second >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_end_second = (f_end_second & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_end_second = (f_end_second ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_end_second = (f_end_second ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_end_second = v
+                            f_end_second, pos = _read_varint_tail(buf, pos, f_end_second ^ 0x10000000)
+                            f_end_second &= 0xFFFFFFFF
 
         while pos < end:
             tag = buf[pos]
@@ -3985,46 +3911,42 @@ def _decode_ProtoOAInterval(buf: bytes, pos: int, end: int) -> ProtoOAInterval:
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 24:
-                v = buf[pos]
+                f_start_second = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_start_second >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_start_second = (f_start_second & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_start_second = (f_start_second ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_start_second = (f_start_second ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_start_second = v
+                                f_start_second, pos = _read_varint_tail(buf, pos, f_start_second ^ 0x10000000)
+                                f_start_second &= 0xFFFFFFFF
 
             elif tag == 32:
-                v = buf[pos]
+                f_end_second = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_end_second >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_end_second = (f_end_second & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_end_second = (f_end_second ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_end_second = (f_end_second ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_end_second = v
+                                f_end_second, pos = _read_varint_tail(buf, pos, f_end_second ^ 0x10000000)
+                                f_end_second &= 0xFFFFFFFF
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -4327,136 +4249,130 @@ def _decode_ProtoOATrader(buf: bytes, pos: int, end: int) -> ProtoOATrader:
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
+                            if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                f_ctid_trader_account_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_balance = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_balance >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_balance = (f_balance & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_balance = (f_balance ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_balance = (f_balance ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_balance = v
+                            f_balance, pos = _read_varint_tail(buf, pos, f_balance ^ 0x10000000)
+                            if f_balance > 0x7FFFFFFFFFFFFFFF:
+                                f_balance -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_balance_version = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_balance_version >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_balance_version = (f_balance_version & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_balance_version = (f_balance_version ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_balance_version = (f_balance_version ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_balance_version = v
+                            f_balance_version, pos = _read_varint_tail(
+                                buf, pos, f_balance_version ^ 0x10000000
+                            )
+                            if f_balance_version > 0x7FFFFFFFFFFFFFFF:
+                                f_balance_version -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_manager_bonus = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_manager_bonus >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_manager_bonus = (f_manager_bonus & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_manager_bonus = (f_manager_bonus ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_manager_bonus = (f_manager_bonus ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_manager_bonus = v
+                            f_manager_bonus, pos = _read_varint_tail(buf, pos, f_manager_bonus ^ 0x10000000)
+                            if f_manager_bonus > 0x7FFFFFFFFFFFFFFF:
+                                f_manager_bonus -= 0x10000000000000000
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_ib_bonus = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ib_bonus >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ib_bonus = (f_ib_bonus & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ib_bonus = (f_ib_bonus ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ib_bonus = (f_ib_bonus ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ib_bonus = v
+                            f_ib_bonus, pos = _read_varint_tail(buf, pos, f_ib_bonus ^ 0x10000000)
+                            if f_ib_bonus > 0x7FFFFFFFFFFFFFFF:
+                                f_ib_bonus -= 0x10000000000000000
 
         if pos < end and buf[pos] == 48:
-            v = buf[pos + 1]
+            f_non_withdrawable_bonus = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_non_withdrawable_bonus >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_non_withdrawable_bonus = (f_non_withdrawable_bonus & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_non_withdrawable_bonus = (f_non_withdrawable_bonus ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_non_withdrawable_bonus = (f_non_withdrawable_bonus ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_non_withdrawable_bonus = v
+                            f_non_withdrawable_bonus, pos = _read_varint_tail(
+                                buf, pos, f_non_withdrawable_bonus ^ 0x10000000
+                            )
+                            if f_non_withdrawable_bonus > 0x7FFFFFFFFFFFFFFF:
+                                f_non_withdrawable_bonus -= 0x10000000000000000
 
         if pos < end and buf[pos] == 56:
             v = buf[pos + 1]
@@ -4485,26 +4401,26 @@ def _decode_ProtoOATrader(buf: bytes, pos: int, end: int) -> ProtoOATrader:
                 f_access_rights = ProtoOAAccessRights(v)
 
         if pos < end and buf[pos] == 64:
-            v = buf[pos + 1]
+            f_deposit_asset_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_deposit_asset_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_deposit_asset_id = (f_deposit_asset_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_deposit_asset_id = (f_deposit_asset_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_deposit_asset_id = (f_deposit_asset_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_deposit_asset_id = v
+                            f_deposit_asset_id, pos = _read_varint_tail(
+                                buf, pos, f_deposit_asset_id ^ 0x10000000
+                            )
+                            if f_deposit_asset_id > 0x7FFFFFFFFFFFFFFF:
+                                f_deposit_asset_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 72:
             v = buf[pos + 1]
@@ -4527,25 +4443,25 @@ def _decode_ProtoOATrader(buf: bytes, pos: int, end: int) -> ProtoOATrader:
             f_swap_free = v != 0
 
         if pos < end and buf[pos] == 80:
-            v = buf[pos + 1]
+            f_leverage_in_cents = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_leverage_in_cents >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_leverage_in_cents = (f_leverage_in_cents & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_leverage_in_cents = (f_leverage_in_cents ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_leverage_in_cents = (f_leverage_in_cents ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_leverage_in_cents = v
+                            f_leverage_in_cents, pos = _read_varint_tail(
+                                buf, pos, f_leverage_in_cents ^ 0x10000000
+                            )
+                            f_leverage_in_cents &= 0xFFFFFFFF
 
         if pos < end and buf[pos] == 88:
             v = buf[pos + 1]
@@ -4574,25 +4490,23 @@ def _decode_ProtoOATrader(buf: bytes, pos: int, end: int) -> ProtoOATrader:
                 f_total_margin_calculation_type = ProtoOATotalMarginCalculationType(v)
 
         if pos < end and buf[pos] == 96:
-            v = buf[pos + 1]
+            f_max_leverage = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_max_leverage >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_max_leverage = (f_max_leverage & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_max_leverage = (f_max_leverage ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_max_leverage = (f_max_leverage ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_max_leverage = v
+                            f_max_leverage, pos = _read_varint_tail(buf, pos, f_max_leverage ^ 0x10000000)
+                            f_max_leverage &= 0xFFFFFFFF
 
         if pos < end and buf[pos] == 104:
             v = buf[pos + 1]
@@ -4615,26 +4529,24 @@ def _decode_ProtoOATrader(buf: bytes, pos: int, end: int) -> ProtoOATrader:
             f_french_risk = v != 0
 
         if pos < end and buf[pos] == 112:
-            v = buf[pos + 1]
+            f_trader_login = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_trader_login >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_trader_login = (f_trader_login & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_trader_login = (f_trader_login ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_trader_login = (f_trader_login ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_trader_login = v
+                            f_trader_login, pos = _read_varint_tail(buf, pos, f_trader_login ^ 0x10000000)
+                            if f_trader_login > 0x7FFFFFFFFFFFFFFF:
+                                f_trader_login -= 0x10000000000000000
 
         if pos < end and buf[pos] == 120:
             v = buf[pos + 1]
@@ -4668,136 +4580,132 @@ def _decode_ProtoOATrader(buf: bytes, pos: int, end: int) -> ProtoOATrader:
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
+                                if f_ctid_trader_account_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_ctid_trader_account_id -= 0x10000000000000000
 
             elif tag == 16:
-                v = buf[pos]
+                f_balance = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_balance >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_balance = (f_balance & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_balance = (f_balance ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_balance = (f_balance ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_balance = v
+                                f_balance, pos = _read_varint_tail(buf, pos, f_balance ^ 0x10000000)
+                                if f_balance > 0x7FFFFFFFFFFFFFFF:
+                                    f_balance -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_balance_version = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_balance_version >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_balance_version = (f_balance_version & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_balance_version = (f_balance_version ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_balance_version = (f_balance_version ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_balance_version = v
+                                f_balance_version, pos = _read_varint_tail(
+                                    buf, pos, f_balance_version ^ 0x10000000
+                                )
+                                if f_balance_version > 0x7FFFFFFFFFFFFFFF:
+                                    f_balance_version -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_manager_bonus = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_manager_bonus >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_manager_bonus = (f_manager_bonus & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_manager_bonus = (f_manager_bonus ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_manager_bonus = (f_manager_bonus ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_manager_bonus = v
+                                f_manager_bonus, pos = _read_varint_tail(
+                                    buf, pos, f_manager_bonus ^ 0x10000000
+                                )
+                                if f_manager_bonus > 0x7FFFFFFFFFFFFFFF:
+                                    f_manager_bonus -= 0x10000000000000000
 
             elif tag == 40:
-                v = buf[pos]
+                f_ib_bonus = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ib_bonus >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ib_bonus = (f_ib_bonus & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ib_bonus = (f_ib_bonus ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ib_bonus = (f_ib_bonus ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ib_bonus = v
+                                f_ib_bonus, pos = _read_varint_tail(buf, pos, f_ib_bonus ^ 0x10000000)
+                                if f_ib_bonus > 0x7FFFFFFFFFFFFFFF:
+                                    f_ib_bonus -= 0x10000000000000000
 
             elif tag == 48:
-                v = buf[pos]
+                f_non_withdrawable_bonus = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_non_withdrawable_bonus >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_non_withdrawable_bonus = (f_non_withdrawable_bonus & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_non_withdrawable_bonus = (f_non_withdrawable_bonus ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_non_withdrawable_bonus = (f_non_withdrawable_bonus ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_non_withdrawable_bonus = v
+                                f_non_withdrawable_bonus, pos = _read_varint_tail(
+                                    buf, pos, f_non_withdrawable_bonus ^ 0x10000000
+                                )
+                                if f_non_withdrawable_bonus > 0x7FFFFFFFFFFFFFFF:
+                                    f_non_withdrawable_bonus -= 0x10000000000000000
 
             elif tag == 56:
                 v = buf[pos]
@@ -4826,26 +4734,26 @@ def _decode_ProtoOATrader(buf: bytes, pos: int, end: int) -> ProtoOATrader:
                     f_access_rights = ProtoOAAccessRights(v)
 
             elif tag == 64:
-                v = buf[pos]
+                f_deposit_asset_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_deposit_asset_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_deposit_asset_id = (f_deposit_asset_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_deposit_asset_id = (f_deposit_asset_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_deposit_asset_id = (f_deposit_asset_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_deposit_asset_id = v
+                                f_deposit_asset_id, pos = _read_varint_tail(
+                                    buf, pos, f_deposit_asset_id ^ 0x10000000
+                                )
+                                if f_deposit_asset_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_deposit_asset_id -= 0x10000000000000000
 
             elif tag == 72:
                 v = buf[pos]
@@ -4868,25 +4776,25 @@ def _decode_ProtoOATrader(buf: bytes, pos: int, end: int) -> ProtoOATrader:
                 f_swap_free = v != 0
 
             elif tag == 80:
-                v = buf[pos]
+                f_leverage_in_cents = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_leverage_in_cents >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_leverage_in_cents = (f_leverage_in_cents & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_leverage_in_cents = (f_leverage_in_cents ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_leverage_in_cents = (f_leverage_in_cents ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_leverage_in_cents = v
+                                f_leverage_in_cents, pos = _read_varint_tail(
+                                    buf, pos, f_leverage_in_cents ^ 0x10000000
+                                )
+                                f_leverage_in_cents &= 0xFFFFFFFF
 
             elif tag == 88:
                 v = buf[pos]
@@ -4915,25 +4823,23 @@ def _decode_ProtoOATrader(buf: bytes, pos: int, end: int) -> ProtoOATrader:
                     f_total_margin_calculation_type = ProtoOATotalMarginCalculationType(v)
 
             elif tag == 96:
-                v = buf[pos]
+                f_max_leverage = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_max_leverage >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_max_leverage = (f_max_leverage & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_max_leverage = (f_max_leverage ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_max_leverage = (f_max_leverage ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_max_leverage = v
+                                f_max_leverage, pos = _read_varint_tail(buf, pos, f_max_leverage ^ 0x10000000)
+                                f_max_leverage &= 0xFFFFFFFF
 
             elif tag == 104:
                 v = buf[pos]
@@ -4956,26 +4862,24 @@ def _decode_ProtoOATrader(buf: bytes, pos: int, end: int) -> ProtoOATrader:
                 f_french_risk = v != 0
 
             elif tag == 112:
-                v = buf[pos]
+                f_trader_login = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_trader_login >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_trader_login = (f_trader_login & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_trader_login = (f_trader_login ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_trader_login = (f_trader_login ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_trader_login = v
+                                f_trader_login, pos = _read_varint_tail(buf, pos, f_trader_login ^ 0x10000000)
+                                if f_trader_login > 0x7FFFFFFFFFFFFFFF:
+                                    f_trader_login -= 0x10000000000000000
 
             elif tag == 120:
                 v = buf[pos]
@@ -5016,26 +4920,26 @@ def _decode_ProtoOATrader(buf: bytes, pos: int, end: int) -> ProtoOATrader:
                 pos = e
 
             elif tag == 136:
-                v = buf[pos]
+                f_registration_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_registration_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_registration_timestamp = (f_registration_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_registration_timestamp = (f_registration_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_registration_timestamp = (f_registration_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_registration_timestamp = v
+                                f_registration_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_registration_timestamp ^ 0x10000000
+                                )
+                                if f_registration_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_registration_timestamp -= 0x10000000000000000
 
             elif tag == 144:
                 v = buf[pos]
@@ -5088,25 +4992,23 @@ def _decode_ProtoOATrader(buf: bytes, pos: int, end: int) -> ProtoOATrader:
                     )
 
             elif tag == 160:
-                v = buf[pos]
+                f_money_digits = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_money_digits >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_money_digits = v
+                                f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                                f_money_digits &= 0xFFFFFFFF
 
             elif tag == 168:
                 v = buf[pos]
@@ -5522,26 +5424,24 @@ def _decode_ProtoOAPosition(buf: bytes, pos: int, end: int) -> ProtoOAPosition:
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_position_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_position_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_position_id = (f_position_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_position_id = v
+                            f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                            if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                f_position_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
@@ -5582,26 +5482,24 @@ def _decode_ProtoOAPosition(buf: bytes, pos: int, end: int) -> ProtoOAPosition:
                 f_position_status = ProtoOAPositionStatus(v)
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_swap = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_swap >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_swap = (f_swap & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_swap = (f_swap ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_swap = (f_swap ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_swap = v
+                            f_swap, pos = _read_varint_tail(buf, pos, f_swap ^ 0x10000000)
+                            if f_swap > 0x7FFFFFFFFFFFFFFF:
+                                f_swap -= 0x10000000000000000
 
         if pos < end and buf[pos] == 41:
             f_price = _unpack_double(buf, pos + 1)[0]
@@ -5616,74 +5514,72 @@ def _decode_ProtoOAPosition(buf: bytes, pos: int, end: int) -> ProtoOAPosition:
             pos += 9
 
         if pos < end and buf[pos] == 64:
-            v = buf[pos + 1]
+            f_utc_last_update_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_utc_last_update_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_utc_last_update_timestamp = (f_utc_last_update_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_utc_last_update_timestamp = v
+                            f_utc_last_update_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_utc_last_update_timestamp ^ 0x10000000
+                            )
+                            if f_utc_last_update_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_utc_last_update_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 72:
-            v = buf[pos + 1]
+            f_commission = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_commission >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_commission = (f_commission & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_commission = (f_commission ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_commission = (f_commission ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_commission = v
+                            f_commission, pos = _read_varint_tail(buf, pos, f_commission ^ 0x10000000)
+                            if f_commission > 0x7FFFFFFFFFFFFFFF:
+                                f_commission -= 0x10000000000000000
 
         if pos < end and buf[pos] == 81:
             f_margin_rate = _unpack_double(buf, pos + 1)[0]
             pos += 9
 
         if pos < end and buf[pos] == 88:
-            v = buf[pos + 1]
+            f_mirroring_commission = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_mirroring_commission >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_mirroring_commission = (f_mirroring_commission & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_mirroring_commission = (f_mirroring_commission ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_mirroring_commission = (f_mirroring_commission ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_mirroring_commission = v
+                            f_mirroring_commission, pos = _read_varint_tail(
+                                buf, pos, f_mirroring_commission ^ 0x10000000
+                            )
+                            if f_mirroring_commission > 0x7FFFFFFFFFFFFFFF:
+                                f_mirroring_commission -= 0x10000000000000000
 
         if pos < end and buf[pos] == 96:
             v = buf[pos + 1]
@@ -5706,24 +5602,22 @@ def _decode_ProtoOAPosition(buf: bytes, pos: int, end: int) -> ProtoOAPosition:
             f_guaranteed_stop_loss = v != 0
 
         if pos < end and buf[pos] == 104:
-            v = buf[pos + 1]
+            f_used_margin = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_used_margin >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_used_margin = (f_used_margin & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_used_margin = (f_used_margin ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_used_margin = (f_used_margin ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_used_margin = v
+                            f_used_margin, pos = _read_varint_tail(buf, pos, f_used_margin ^ 0x10000000)
 
         if pos < end and buf[pos] == 112:
             v = buf[pos + 1]
@@ -5752,25 +5646,23 @@ def _decode_ProtoOAPosition(buf: bytes, pos: int, end: int) -> ProtoOAPosition:
                 f_stop_loss_trigger_method = ProtoOAOrderTriggerMethod(v)
 
         if pos < end and buf[pos] == 120:
-            v = buf[pos + 1]
+            f_money_digits = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_money_digits >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_money_digits = v
+                            f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                            f_money_digits &= 0xFFFFFFFF
 
         while pos < end:
             tag = buf[pos]
@@ -5778,26 +5670,24 @@ def _decode_ProtoOAPosition(buf: bytes, pos: int, end: int) -> ProtoOAPosition:
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_position_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_position_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_position_id = (f_position_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_position_id = v
+                                f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                                if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_position_id -= 0x10000000000000000
 
             elif tag == 18:
                 n = buf[pos]
@@ -5838,26 +5728,24 @@ def _decode_ProtoOAPosition(buf: bytes, pos: int, end: int) -> ProtoOAPosition:
                     f_position_status = ProtoOAPositionStatus(v)
 
             elif tag == 32:
-                v = buf[pos]
+                f_swap = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_swap >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_swap = (f_swap & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_swap = (f_swap ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_swap = (f_swap ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_swap = v
+                                f_swap, pos = _read_varint_tail(buf, pos, f_swap ^ 0x10000000)
+                                if f_swap > 0x7FFFFFFFFFFFFFFF:
+                                    f_swap -= 0x10000000000000000
 
             elif tag == 41:
                 f_price = _unpack_double(buf, pos + 0)[0]
@@ -5872,74 +5760,72 @@ def _decode_ProtoOAPosition(buf: bytes, pos: int, end: int) -> ProtoOAPosition:
                 pos += 8
 
             elif tag == 64:
-                v = buf[pos]
+                f_utc_last_update_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_utc_last_update_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_utc_last_update_timestamp = (f_utc_last_update_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_utc_last_update_timestamp = v
+                                f_utc_last_update_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_utc_last_update_timestamp ^ 0x10000000
+                                )
+                                if f_utc_last_update_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_utc_last_update_timestamp -= 0x10000000000000000
 
             elif tag == 72:
-                v = buf[pos]
+                f_commission = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_commission >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_commission = (f_commission & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_commission = (f_commission ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_commission = (f_commission ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_commission = v
+                                f_commission, pos = _read_varint_tail(buf, pos, f_commission ^ 0x10000000)
+                                if f_commission > 0x7FFFFFFFFFFFFFFF:
+                                    f_commission -= 0x10000000000000000
 
             elif tag == 81:
                 f_margin_rate = _unpack_double(buf, pos + 0)[0]
                 pos += 8
 
             elif tag == 88:
-                v = buf[pos]
+                f_mirroring_commission = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_mirroring_commission >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_mirroring_commission = (f_mirroring_commission & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_mirroring_commission = (f_mirroring_commission ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_mirroring_commission = (f_mirroring_commission ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_mirroring_commission = v
+                                f_mirroring_commission, pos = _read_varint_tail(
+                                    buf, pos, f_mirroring_commission ^ 0x10000000
+                                )
+                                if f_mirroring_commission > 0x7FFFFFFFFFFFFFFF:
+                                    f_mirroring_commission -= 0x10000000000000000
 
             elif tag == 96:
                 v = buf[pos]
@@ -5962,24 +5848,22 @@ def _decode_ProtoOAPosition(buf: bytes, pos: int, end: int) -> ProtoOAPosition:
                 f_guaranteed_stop_loss = v != 0
 
             elif tag == 104:
-                v = buf[pos]
+                f_used_margin = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_used_margin >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_used_margin = (f_used_margin & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_used_margin = (f_used_margin ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_used_margin = (f_used_margin ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_used_margin = v
+                                f_used_margin, pos = _read_varint_tail(buf, pos, f_used_margin ^ 0x10000000)
 
             elif tag == 112:
                 v = buf[pos]
@@ -6008,25 +5892,23 @@ def _decode_ProtoOAPosition(buf: bytes, pos: int, end: int) -> ProtoOAPosition:
                     f_stop_loss_trigger_method = ProtoOAOrderTriggerMethod(v)
 
             elif tag == 120:
-                v = buf[pos]
+                f_money_digits = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_money_digits >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_money_digits = v
+                                f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                                f_money_digits &= 0xFFFFFFFF
 
             elif tag == 128:
                 v = buf[pos]
@@ -6310,48 +6192,44 @@ def _decode_ProtoOATradeData(buf: bytes, pos: int, end: int) -> ProtoOATradeData
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_symbol_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_symbol_id = v
+                            f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                            if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                f_symbol_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_volume = (f_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_volume = (f_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_volume = (f_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_volume = v
+                            f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                            if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_volume -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
             v = buf[pos + 1]
@@ -6380,26 +6258,24 @@ def _decode_ProtoOATradeData(buf: bytes, pos: int, end: int) -> ProtoOATradeData
                 f_trade_side = ProtoOATradeSide(v)
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_open_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_open_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_open_timestamp = (f_open_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_open_timestamp = (f_open_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_open_timestamp = (f_open_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_open_timestamp = v
+                            f_open_timestamp, pos = _read_varint_tail(buf, pos, f_open_timestamp ^ 0x10000000)
+                            if f_open_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_open_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 42:
             n = buf[pos + 1]
@@ -6458,24 +6334,24 @@ def _decode_ProtoOATradeData(buf: bytes, pos: int, end: int) -> ProtoOATradeData
             pos = e
 
         if pos < end and buf[pos] == 72:
-            v = buf[pos + 1]
+            f_close_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_close_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_close_timestamp = (f_close_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_close_timestamp = (f_close_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_close_timestamp = (f_close_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_close_timestamp = v
+                            f_close_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_close_timestamp ^ 0x10000000
+                            )
 
         while pos < end:
             tag = buf[pos]
@@ -6483,48 +6359,44 @@ def _decode_ProtoOATradeData(buf: bytes, pos: int, end: int) -> ProtoOATradeData
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_symbol_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_symbol_id = v
+                                f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                                if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_symbol_id -= 0x10000000000000000
 
             elif tag == 16:
-                v = buf[pos]
+                f_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_volume = (f_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_volume = (f_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_volume = (f_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_volume = v
+                                f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                                if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_volume -= 0x10000000000000000
 
             elif tag == 24:
                 v = buf[pos]
@@ -6553,26 +6425,26 @@ def _decode_ProtoOATradeData(buf: bytes, pos: int, end: int) -> ProtoOATradeData
                     f_trade_side = ProtoOATradeSide(v)
 
             elif tag == 32:
-                v = buf[pos]
+                f_open_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_open_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_open_timestamp = (f_open_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_open_timestamp = (f_open_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_open_timestamp = (f_open_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_open_timestamp = v
+                                f_open_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_open_timestamp ^ 0x10000000
+                                )
+                                if f_open_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_open_timestamp -= 0x10000000000000000
 
             elif tag == 42:
                 n = buf[pos]
@@ -6631,24 +6503,24 @@ def _decode_ProtoOATradeData(buf: bytes, pos: int, end: int) -> ProtoOATradeData
                 pos = e
 
             elif tag == 72:
-                v = buf[pos]
+                f_close_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_close_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_close_timestamp = (f_close_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_close_timestamp = (f_close_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_close_timestamp = (f_close_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_close_timestamp = v
+                                f_close_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_close_timestamp ^ 0x10000000
+                                )
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -7009,26 +6881,24 @@ def _decode_ProtoOAOrder(buf: bytes, pos: int, end: int) -> ProtoOAOrder:
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_order_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_order_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_order_id = (f_order_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_order_id = (f_order_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_order_id = (f_order_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_order_id = v
+                            f_order_id, pos = _read_varint_tail(buf, pos, f_order_id ^ 0x10000000)
+                            if f_order_id > 0x7FFFFFFFFFFFFFFF:
+                                f_order_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
@@ -7095,100 +6965,100 @@ def _decode_ProtoOAOrder(buf: bytes, pos: int, end: int) -> ProtoOAOrder:
                 f_order_status = ProtoOAOrderStatus(v)
 
         if pos < end and buf[pos] == 48:
-            v = buf[pos + 1]
+            f_expiration_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_expiration_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_expiration_timestamp = (f_expiration_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_expiration_timestamp = (f_expiration_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_expiration_timestamp = (f_expiration_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_expiration_timestamp = v
+                            f_expiration_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_expiration_timestamp ^ 0x10000000
+                            )
+                            if f_expiration_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_expiration_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 57:
             f_execution_price = _unpack_double(buf, pos + 1)[0]
             pos += 9
 
         if pos < end and buf[pos] == 64:
-            v = buf[pos + 1]
+            f_executed_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_executed_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_executed_volume = (f_executed_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_executed_volume = (f_executed_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_executed_volume = (f_executed_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_executed_volume = v
+                            f_executed_volume, pos = _read_varint_tail(
+                                buf, pos, f_executed_volume ^ 0x10000000
+                            )
+                            if f_executed_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_executed_volume -= 0x10000000000000000
 
         if pos < end and buf[pos] == 72:
-            v = buf[pos + 1]
+            f_utc_last_update_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_utc_last_update_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_utc_last_update_timestamp = (f_utc_last_update_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_utc_last_update_timestamp = v
+                            f_utc_last_update_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_utc_last_update_timestamp ^ 0x10000000
+                            )
+                            if f_utc_last_update_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_utc_last_update_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 81:
             f_base_slippage_price = _unpack_double(buf, pos + 1)[0]
             pos += 9
 
         if pos < end and buf[pos] == 88:
-            v = buf[pos + 1]
+            f_slippage_in_points = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_slippage_in_points >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_slippage_in_points = (f_slippage_in_points & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_slippage_in_points = (f_slippage_in_points ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_slippage_in_points = (f_slippage_in_points ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_slippage_in_points = v
+                            f_slippage_in_points, pos = _read_varint_tail(
+                                buf, pos, f_slippage_in_points ^ 0x10000000
+                            )
+                            if f_slippage_in_points > 0x7FFFFFFFFFFFFFFF:
+                                f_slippage_in_points -= 0x10000000000000000
 
         if pos < end and buf[pos] == 96:
             v = buf[pos + 1]
@@ -7228,26 +7098,24 @@ def _decode_ProtoOAOrder(buf: bytes, pos: int, end: int) -> ProtoOAOrder:
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_order_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_order_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_order_id = (f_order_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_order_id = (f_order_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_order_id = (f_order_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_order_id = v
+                                f_order_id, pos = _read_varint_tail(buf, pos, f_order_id ^ 0x10000000)
+                                if f_order_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_order_id -= 0x10000000000000000
 
             elif tag == 18:
                 n = buf[pos]
@@ -7314,100 +7182,100 @@ def _decode_ProtoOAOrder(buf: bytes, pos: int, end: int) -> ProtoOAOrder:
                     f_order_status = ProtoOAOrderStatus(v)
 
             elif tag == 48:
-                v = buf[pos]
+                f_expiration_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_expiration_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_expiration_timestamp = (f_expiration_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_expiration_timestamp = (f_expiration_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_expiration_timestamp = (f_expiration_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_expiration_timestamp = v
+                                f_expiration_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_expiration_timestamp ^ 0x10000000
+                                )
+                                if f_expiration_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_expiration_timestamp -= 0x10000000000000000
 
             elif tag == 57:
                 f_execution_price = _unpack_double(buf, pos + 0)[0]
                 pos += 8
 
             elif tag == 64:
-                v = buf[pos]
+                f_executed_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_executed_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_executed_volume = (f_executed_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_executed_volume = (f_executed_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_executed_volume = (f_executed_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_executed_volume = v
+                                f_executed_volume, pos = _read_varint_tail(
+                                    buf, pos, f_executed_volume ^ 0x10000000
+                                )
+                                if f_executed_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_executed_volume -= 0x10000000000000000
 
             elif tag == 72:
-                v = buf[pos]
+                f_utc_last_update_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_utc_last_update_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_utc_last_update_timestamp = (f_utc_last_update_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_utc_last_update_timestamp = v
+                                f_utc_last_update_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_utc_last_update_timestamp ^ 0x10000000
+                                )
+                                if f_utc_last_update_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_utc_last_update_timestamp -= 0x10000000000000000
 
             elif tag == 81:
                 f_base_slippage_price = _unpack_double(buf, pos + 0)[0]
                 pos += 8
 
             elif tag == 88:
-                v = buf[pos]
+                f_slippage_in_points = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_slippage_in_points >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_slippage_in_points = (f_slippage_in_points & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_slippage_in_points = (f_slippage_in_points ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_slippage_in_points = (f_slippage_in_points ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_slippage_in_points = v
+                                f_slippage_in_points, pos = _read_varint_tail(
+                                    buf, pos, f_slippage_in_points ^ 0x10000000
+                                )
+                                if f_slippage_in_points > 0x7FFFFFFFFFFFFFFF:
+                                    f_slippage_in_points -= 0x10000000000000000
 
             elif tag == 96:
                 v = buf[pos]
@@ -7484,70 +7352,68 @@ def _decode_ProtoOAOrder(buf: bytes, pos: int, end: int) -> ProtoOAOrder:
                     f_time_in_force = ProtoOATimeInForce(v)
 
             elif tag == 152:
-                v = buf[pos]
+                f_position_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_position_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_position_id = (f_position_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_position_id = v
+                                f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                                if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_position_id -= 0x10000000000000000
 
             elif tag == 160:
-                v = buf[pos]
+                f_relative_stop_loss = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_relative_stop_loss >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_relative_stop_loss = (f_relative_stop_loss & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_relative_stop_loss = (f_relative_stop_loss ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_relative_stop_loss = (f_relative_stop_loss ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_relative_stop_loss = v
+                                f_relative_stop_loss, pos = _read_varint_tail(
+                                    buf, pos, f_relative_stop_loss ^ 0x10000000
+                                )
+                                if f_relative_stop_loss > 0x7FFFFFFFFFFFFFFF:
+                                    f_relative_stop_loss -= 0x10000000000000000
 
             elif tag == 168:
-                v = buf[pos]
+                f_relative_take_profit = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_relative_take_profit >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_relative_take_profit = (f_relative_take_profit & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_relative_take_profit = (f_relative_take_profit ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_relative_take_profit = (f_relative_take_profit ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_relative_take_profit = v
+                                f_relative_take_profit, pos = _read_varint_tail(
+                                    buf, pos, f_relative_take_profit ^ 0x10000000
+                                )
+                                if f_relative_take_profit > 0x7FFFFFFFFFFFFFFF:
+                                    f_relative_take_profit -= 0x10000000000000000
 
             elif tag == 176:
                 v = buf[pos]
@@ -7952,136 +7818,128 @@ def _decode_ProtoOABonusDepositWithdraw(buf: bytes, pos: int, end: int) -> Proto
                 f_operation_type = ProtoOAChangeBonusType(v)
 
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_bonus_history_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_bonus_history_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_bonus_history_id = (f_bonus_history_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_bonus_history_id = (f_bonus_history_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_bonus_history_id = (f_bonus_history_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_bonus_history_id = v
+                            f_bonus_history_id, pos = _read_varint_tail(
+                                buf, pos, f_bonus_history_id ^ 0x10000000
+                            )
+                            if f_bonus_history_id > 0x7FFFFFFFFFFFFFFF:
+                                f_bonus_history_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_manager_bonus = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_manager_bonus >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_manager_bonus = (f_manager_bonus & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_manager_bonus = (f_manager_bonus ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_manager_bonus = (f_manager_bonus ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_manager_bonus = v
+                            f_manager_bonus, pos = _read_varint_tail(buf, pos, f_manager_bonus ^ 0x10000000)
+                            if f_manager_bonus > 0x7FFFFFFFFFFFFFFF:
+                                f_manager_bonus -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_manager_delta = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_manager_delta >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_manager_delta = (f_manager_delta & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_manager_delta = (f_manager_delta ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_manager_delta = (f_manager_delta ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_manager_delta = v
+                            f_manager_delta, pos = _read_varint_tail(buf, pos, f_manager_delta ^ 0x10000000)
+                            if f_manager_delta > 0x7FFFFFFFFFFFFFFF:
+                                f_manager_delta -= 0x10000000000000000
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_ib_bonus = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ib_bonus >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ib_bonus = (f_ib_bonus & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ib_bonus = (f_ib_bonus ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ib_bonus = (f_ib_bonus ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ib_bonus = v
+                            f_ib_bonus, pos = _read_varint_tail(buf, pos, f_ib_bonus ^ 0x10000000)
+                            if f_ib_bonus > 0x7FFFFFFFFFFFFFFF:
+                                f_ib_bonus -= 0x10000000000000000
 
         if pos < end and buf[pos] == 48:
-            v = buf[pos + 1]
+            f_ib_delta = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ib_delta >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ib_delta = (f_ib_delta & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ib_delta = (f_ib_delta ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ib_delta = (f_ib_delta ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_ib_delta = v
+                            f_ib_delta, pos = _read_varint_tail(buf, pos, f_ib_delta ^ 0x10000000)
+                            if f_ib_delta > 0x7FFFFFFFFFFFFFFF:
+                                f_ib_delta -= 0x10000000000000000
 
         if pos < end and buf[pos] == 56:
-            v = buf[pos + 1]
+            f_change_bonus_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_change_bonus_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_change_bonus_timestamp = (f_change_bonus_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_change_bonus_timestamp = (f_change_bonus_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_change_bonus_timestamp = (f_change_bonus_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_change_bonus_timestamp = v
+                            f_change_bonus_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_change_bonus_timestamp ^ 0x10000000
+                            )
+                            if f_change_bonus_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_change_bonus_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 66:
             n = buf[pos + 1]
@@ -8096,47 +7954,45 @@ def _decode_ProtoOABonusDepositWithdraw(buf: bytes, pos: int, end: int) -> Proto
             pos = e
 
         if pos < end and buf[pos] == 72:
-            v = buf[pos + 1]
+            f_introducing_broker_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_introducing_broker_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_introducing_broker_id = (f_introducing_broker_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_introducing_broker_id = (f_introducing_broker_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_introducing_broker_id = (f_introducing_broker_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_introducing_broker_id = v
+                            f_introducing_broker_id, pos = _read_varint_tail(
+                                buf, pos, f_introducing_broker_id ^ 0x10000000
+                            )
+                            if f_introducing_broker_id > 0x7FFFFFFFFFFFFFFF:
+                                f_introducing_broker_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 80:
-            v = buf[pos + 1]
+            f_money_digits = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_money_digits >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_money_digits = v
+                            f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                            f_money_digits &= 0xFFFFFFFF
 
         while pos < end:
             tag = buf[pos]
@@ -8170,136 +8026,132 @@ def _decode_ProtoOABonusDepositWithdraw(buf: bytes, pos: int, end: int) -> Proto
                     f_operation_type = ProtoOAChangeBonusType(v)
 
             elif tag == 16:
-                v = buf[pos]
+                f_bonus_history_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_bonus_history_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_bonus_history_id = (f_bonus_history_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_bonus_history_id = (f_bonus_history_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_bonus_history_id = (f_bonus_history_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_bonus_history_id = v
+                                f_bonus_history_id, pos = _read_varint_tail(
+                                    buf, pos, f_bonus_history_id ^ 0x10000000
+                                )
+                                if f_bonus_history_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_bonus_history_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_manager_bonus = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_manager_bonus >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_manager_bonus = (f_manager_bonus & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_manager_bonus = (f_manager_bonus ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_manager_bonus = (f_manager_bonus ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_manager_bonus = v
+                                f_manager_bonus, pos = _read_varint_tail(
+                                    buf, pos, f_manager_bonus ^ 0x10000000
+                                )
+                                if f_manager_bonus > 0x7FFFFFFFFFFFFFFF:
+                                    f_manager_bonus -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_manager_delta = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_manager_delta >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_manager_delta = (f_manager_delta & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_manager_delta = (f_manager_delta ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_manager_delta = (f_manager_delta ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_manager_delta = v
+                                f_manager_delta, pos = _read_varint_tail(
+                                    buf, pos, f_manager_delta ^ 0x10000000
+                                )
+                                if f_manager_delta > 0x7FFFFFFFFFFFFFFF:
+                                    f_manager_delta -= 0x10000000000000000
 
             elif tag == 40:
-                v = buf[pos]
+                f_ib_bonus = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ib_bonus >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ib_bonus = (f_ib_bonus & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ib_bonus = (f_ib_bonus ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ib_bonus = (f_ib_bonus ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ib_bonus = v
+                                f_ib_bonus, pos = _read_varint_tail(buf, pos, f_ib_bonus ^ 0x10000000)
+                                if f_ib_bonus > 0x7FFFFFFFFFFFFFFF:
+                                    f_ib_bonus -= 0x10000000000000000
 
             elif tag == 48:
-                v = buf[pos]
+                f_ib_delta = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ib_delta >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ib_delta = (f_ib_delta & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ib_delta = (f_ib_delta ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ib_delta = (f_ib_delta ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_ib_delta = v
+                                f_ib_delta, pos = _read_varint_tail(buf, pos, f_ib_delta ^ 0x10000000)
+                                if f_ib_delta > 0x7FFFFFFFFFFFFFFF:
+                                    f_ib_delta -= 0x10000000000000000
 
             elif tag == 56:
-                v = buf[pos]
+                f_change_bonus_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_change_bonus_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_change_bonus_timestamp = (f_change_bonus_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_change_bonus_timestamp = (f_change_bonus_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_change_bonus_timestamp = (f_change_bonus_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_change_bonus_timestamp = v
+                                f_change_bonus_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_change_bonus_timestamp ^ 0x10000000
+                                )
+                                if f_change_bonus_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_change_bonus_timestamp -= 0x10000000000000000
 
             elif tag == 66:
                 n = buf[pos]
@@ -8314,47 +8166,45 @@ def _decode_ProtoOABonusDepositWithdraw(buf: bytes, pos: int, end: int) -> Proto
                 pos = e
 
             elif tag == 72:
-                v = buf[pos]
+                f_introducing_broker_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_introducing_broker_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_introducing_broker_id = (f_introducing_broker_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_introducing_broker_id = (f_introducing_broker_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_introducing_broker_id = (f_introducing_broker_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_introducing_broker_id = v
+                                f_introducing_broker_id, pos = _read_varint_tail(
+                                    buf, pos, f_introducing_broker_id ^ 0x10000000
+                                )
+                                if f_introducing_broker_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_introducing_broker_id -= 0x10000000000000000
 
             elif tag == 80:
-                v = buf[pos]
+                f_money_digits = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_money_digits >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_money_digits = v
+                                f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                                f_money_digits &= 0xFFFFFFFF
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -8613,92 +8463,88 @@ def _decode_ProtoOADepositWithdraw(buf: bytes, pos: int, end: int) -> ProtoOADep
                 f_operation_type = ProtoOAChangeBalanceType(v)
 
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_balance_history_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_balance_history_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_balance_history_id = (f_balance_history_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_balance_history_id = (f_balance_history_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_balance_history_id = (f_balance_history_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_balance_history_id = v
+                            f_balance_history_id, pos = _read_varint_tail(
+                                buf, pos, f_balance_history_id ^ 0x10000000
+                            )
+                            if f_balance_history_id > 0x7FFFFFFFFFFFFFFF:
+                                f_balance_history_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_balance = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_balance >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_balance = (f_balance & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_balance = (f_balance ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_balance = (f_balance ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_balance = v
+                            f_balance, pos = _read_varint_tail(buf, pos, f_balance ^ 0x10000000)
+                            if f_balance > 0x7FFFFFFFFFFFFFFF:
+                                f_balance -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_delta = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_delta >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_delta = (f_delta & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_delta = (f_delta ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_delta = (f_delta ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_delta = v
+                            f_delta, pos = _read_varint_tail(buf, pos, f_delta ^ 0x10000000)
+                            if f_delta > 0x7FFFFFFFFFFFFFFF:
+                                f_delta -= 0x10000000000000000
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_change_balance_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_change_balance_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_change_balance_timestamp = (f_change_balance_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_change_balance_timestamp = (f_change_balance_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_change_balance_timestamp = (f_change_balance_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_change_balance_timestamp = v
+                            f_change_balance_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_change_balance_timestamp ^ 0x10000000
+                            )
+                            if f_change_balance_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_change_balance_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 50:
             n = buf[pos + 1]
@@ -8713,69 +8559,65 @@ def _decode_ProtoOADepositWithdraw(buf: bytes, pos: int, end: int) -> ProtoOADep
             pos = e
 
         if pos < end and buf[pos] == 56:
-            v = buf[pos + 1]
+            f_balance_version = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_balance_version >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_balance_version = (f_balance_version & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_balance_version = (f_balance_version ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_balance_version = (f_balance_version ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_balance_version = v
+                            f_balance_version, pos = _read_varint_tail(
+                                buf, pos, f_balance_version ^ 0x10000000
+                            )
+                            if f_balance_version > 0x7FFFFFFFFFFFFFFF:
+                                f_balance_version -= 0x10000000000000000
 
         if pos < end and buf[pos] == 64:
-            v = buf[pos + 1]
+            f_equity = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_equity >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_equity = (f_equity & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_equity = (f_equity ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_equity = (f_equity ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_equity = v
+                            f_equity, pos = _read_varint_tail(buf, pos, f_equity ^ 0x10000000)
+                            if f_equity > 0x7FFFFFFFFFFFFFFF:
+                                f_equity -= 0x10000000000000000
 
         if pos < end and buf[pos] == 72:
-            v = buf[pos + 1]
+            f_money_digits = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_money_digits >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_money_digits = v
+                            f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                            f_money_digits &= 0xFFFFFFFF
 
         while pos < end:
             tag = buf[pos]
@@ -8809,92 +8651,88 @@ def _decode_ProtoOADepositWithdraw(buf: bytes, pos: int, end: int) -> ProtoOADep
                     f_operation_type = ProtoOAChangeBalanceType(v)
 
             elif tag == 16:
-                v = buf[pos]
+                f_balance_history_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_balance_history_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_balance_history_id = (f_balance_history_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_balance_history_id = (f_balance_history_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_balance_history_id = (f_balance_history_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_balance_history_id = v
+                                f_balance_history_id, pos = _read_varint_tail(
+                                    buf, pos, f_balance_history_id ^ 0x10000000
+                                )
+                                if f_balance_history_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_balance_history_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_balance = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_balance >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_balance = (f_balance & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_balance = (f_balance ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_balance = (f_balance ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_balance = v
+                                f_balance, pos = _read_varint_tail(buf, pos, f_balance ^ 0x10000000)
+                                if f_balance > 0x7FFFFFFFFFFFFFFF:
+                                    f_balance -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_delta = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_delta >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_delta = (f_delta & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_delta = (f_delta ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_delta = (f_delta ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_delta = v
+                                f_delta, pos = _read_varint_tail(buf, pos, f_delta ^ 0x10000000)
+                                if f_delta > 0x7FFFFFFFFFFFFFFF:
+                                    f_delta -= 0x10000000000000000
 
             elif tag == 40:
-                v = buf[pos]
+                f_change_balance_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_change_balance_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_change_balance_timestamp = (f_change_balance_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_change_balance_timestamp = (f_change_balance_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_change_balance_timestamp = (f_change_balance_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_change_balance_timestamp = v
+                                f_change_balance_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_change_balance_timestamp ^ 0x10000000
+                                )
+                                if f_change_balance_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_change_balance_timestamp -= 0x10000000000000000
 
             elif tag == 50:
                 n = buf[pos]
@@ -8909,69 +8747,65 @@ def _decode_ProtoOADepositWithdraw(buf: bytes, pos: int, end: int) -> ProtoOADep
                 pos = e
 
             elif tag == 56:
-                v = buf[pos]
+                f_balance_version = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_balance_version >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_balance_version = (f_balance_version & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_balance_version = (f_balance_version ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_balance_version = (f_balance_version ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_balance_version = v
+                                f_balance_version, pos = _read_varint_tail(
+                                    buf, pos, f_balance_version ^ 0x10000000
+                                )
+                                if f_balance_version > 0x7FFFFFFFFFFFFFFF:
+                                    f_balance_version -= 0x10000000000000000
 
             elif tag == 64:
-                v = buf[pos]
+                f_equity = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_equity >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_equity = (f_equity & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_equity = (f_equity ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_equity = (f_equity ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_equity = v
+                                f_equity, pos = _read_varint_tail(buf, pos, f_equity ^ 0x10000000)
+                                if f_equity > 0x7FFFFFFFFFFFFFFF:
+                                    f_equity -= 0x10000000000000000
 
             elif tag == 72:
-                v = buf[pos]
+                f_money_digits = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_money_digits >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_money_digits = v
+                                f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                                f_money_digits &= 0xFFFFFFFF
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -9272,202 +9106,190 @@ def _decode_ProtoOADeal(buf: bytes, pos: int, end: int) -> ProtoOADeal:
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_deal_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_deal_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_deal_id = (f_deal_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_deal_id = (f_deal_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_deal_id = (f_deal_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_deal_id = v
+                            f_deal_id, pos = _read_varint_tail(buf, pos, f_deal_id ^ 0x10000000)
+                            if f_deal_id > 0x7FFFFFFFFFFFFFFF:
+                                f_deal_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_order_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_order_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_order_id = (f_order_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_order_id = (f_order_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_order_id = (f_order_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_order_id = v
+                            f_order_id, pos = _read_varint_tail(buf, pos, f_order_id ^ 0x10000000)
+                            if f_order_id > 0x7FFFFFFFFFFFFFFF:
+                                f_order_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_position_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_position_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_position_id = (f_position_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_position_id = v
+                            f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                            if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                f_position_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_volume = (f_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_volume = (f_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_volume = (f_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_volume = v
+                            f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                            if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_volume -= 0x10000000000000000
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_filled_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_filled_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_filled_volume = (f_filled_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_filled_volume = (f_filled_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_filled_volume = (f_filled_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_filled_volume = v
+                            f_filled_volume, pos = _read_varint_tail(buf, pos, f_filled_volume ^ 0x10000000)
+                            if f_filled_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_filled_volume -= 0x10000000000000000
 
         if pos < end and buf[pos] == 48:
-            v = buf[pos + 1]
+            f_symbol_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_symbol_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_symbol_id = v
+                            f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                            if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                f_symbol_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 56:
-            v = buf[pos + 1]
+            f_create_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_create_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_create_timestamp = (f_create_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_create_timestamp = (f_create_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_create_timestamp = (f_create_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_create_timestamp = v
+                            f_create_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_create_timestamp ^ 0x10000000
+                            )
+                            if f_create_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_create_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 64:
-            v = buf[pos + 1]
+            f_execution_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_execution_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_execution_timestamp = (f_execution_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_execution_timestamp = (f_execution_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_execution_timestamp = (f_execution_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_execution_timestamp = v
+                            f_execution_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_execution_timestamp ^ 0x10000000
+                            )
+                            if f_execution_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_execution_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 72:
-            v = buf[pos + 1]
+            f_utc_last_update_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_utc_last_update_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_utc_last_update_timestamp = (f_utc_last_update_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_utc_last_update_timestamp = v
+                            f_utc_last_update_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_utc_last_update_timestamp ^ 0x10000000
+                            )
+                            if f_utc_last_update_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_utc_last_update_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 81:
             f_execution_price = _unpack_double(buf, pos + 1)[0]
@@ -9530,26 +9352,24 @@ def _decode_ProtoOADeal(buf: bytes, pos: int, end: int) -> ProtoOADeal:
             pos += 9
 
         if pos < end and buf[pos] == 112:
-            v = buf[pos + 1]
+            f_commission = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_commission >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_commission = (f_commission & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_commission = (f_commission ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_commission = (f_commission ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_commission = v
+                            f_commission, pos = _read_varint_tail(buf, pos, f_commission ^ 0x10000000)
+                            if f_commission > 0x7FFFFFFFFFFFFFFF:
+                                f_commission -= 0x10000000000000000
 
         if pos < end and buf[pos] == 121:
             f_base_to_usd_conversion_rate = _unpack_double(buf, pos + 1)[0]
@@ -9561,202 +9381,192 @@ def _decode_ProtoOADeal(buf: bytes, pos: int, end: int) -> ProtoOADeal:
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_deal_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_deal_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_deal_id = (f_deal_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_deal_id = (f_deal_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_deal_id = (f_deal_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_deal_id = v
+                                f_deal_id, pos = _read_varint_tail(buf, pos, f_deal_id ^ 0x10000000)
+                                if f_deal_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_deal_id -= 0x10000000000000000
 
             elif tag == 16:
-                v = buf[pos]
+                f_order_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_order_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_order_id = (f_order_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_order_id = (f_order_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_order_id = (f_order_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_order_id = v
+                                f_order_id, pos = _read_varint_tail(buf, pos, f_order_id ^ 0x10000000)
+                                if f_order_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_order_id -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_position_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_position_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_position_id = (f_position_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_position_id = v
+                                f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                                if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_position_id -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_volume = (f_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_volume = (f_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_volume = (f_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_volume = v
+                                f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                                if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_volume -= 0x10000000000000000
 
             elif tag == 40:
-                v = buf[pos]
+                f_filled_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_filled_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_filled_volume = (f_filled_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_filled_volume = (f_filled_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_filled_volume = (f_filled_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_filled_volume = v
+                                f_filled_volume, pos = _read_varint_tail(
+                                    buf, pos, f_filled_volume ^ 0x10000000
+                                )
+                                if f_filled_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_filled_volume -= 0x10000000000000000
 
             elif tag == 48:
-                v = buf[pos]
+                f_symbol_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_symbol_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_symbol_id = (f_symbol_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_symbol_id = (f_symbol_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_symbol_id = (f_symbol_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_symbol_id = v
+                                f_symbol_id, pos = _read_varint_tail(buf, pos, f_symbol_id ^ 0x10000000)
+                                if f_symbol_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_symbol_id -= 0x10000000000000000
 
             elif tag == 56:
-                v = buf[pos]
+                f_create_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_create_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_create_timestamp = (f_create_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_create_timestamp = (f_create_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_create_timestamp = (f_create_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_create_timestamp = v
+                                f_create_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_create_timestamp ^ 0x10000000
+                                )
+                                if f_create_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_create_timestamp -= 0x10000000000000000
 
             elif tag == 64:
-                v = buf[pos]
+                f_execution_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_execution_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_execution_timestamp = (f_execution_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_execution_timestamp = (f_execution_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_execution_timestamp = (f_execution_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_execution_timestamp = v
+                                f_execution_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_execution_timestamp ^ 0x10000000
+                                )
+                                if f_execution_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_execution_timestamp -= 0x10000000000000000
 
             elif tag == 72:
-                v = buf[pos]
+                f_utc_last_update_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_utc_last_update_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_utc_last_update_timestamp = (f_utc_last_update_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_utc_last_update_timestamp = v
+                                f_utc_last_update_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_utc_last_update_timestamp ^ 0x10000000
+                                )
+                                if f_utc_last_update_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_utc_last_update_timestamp -= 0x10000000000000000
 
             elif tag == 81:
                 f_execution_price = _unpack_double(buf, pos + 0)[0]
@@ -9819,26 +9629,24 @@ def _decode_ProtoOADeal(buf: bytes, pos: int, end: int) -> ProtoOADeal:
                 pos += 8
 
             elif tag == 112:
-                v = buf[pos]
+                f_commission = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_commission >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_commission = (f_commission & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_commission = (f_commission ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_commission = (f_commission ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_commission = v
+                                f_commission, pos = _read_varint_tail(buf, pos, f_commission ^ 0x10000000)
+                                if f_commission > 0x7FFFFFFFFFFFFFFF:
+                                    f_commission -= 0x10000000000000000
 
             elif tag == 121:
                 f_base_to_usd_conversion_rate = _unpack_double(buf, pos + 0)[0]
@@ -9857,25 +9665,23 @@ def _decode_ProtoOADeal(buf: bytes, pos: int, end: int) -> ProtoOADeal:
                 pos = e
 
             elif tag == 136:
-                v = buf[pos]
+                f_money_digits = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_money_digits >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_money_digits = v
+                                f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                                f_money_digits &= 0xFFFFFFFF
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -10120,70 +9926,66 @@ def _decode_ProtoOADealOffset(buf: bytes, pos: int, end: int) -> ProtoOADealOffs
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_deal_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_deal_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_deal_id = (f_deal_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_deal_id = (f_deal_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_deal_id = (f_deal_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_deal_id = v
+                            f_deal_id, pos = _read_varint_tail(buf, pos, f_deal_id ^ 0x10000000)
+                            if f_deal_id > 0x7FFFFFFFFFFFFFFF:
+                                f_deal_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_volume = (f_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_volume = (f_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_volume = (f_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_volume = v
+                            f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                            if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_volume -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_execution_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_execution_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_execution_timestamp = (f_execution_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_execution_timestamp = (f_execution_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_execution_timestamp = (f_execution_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_execution_timestamp = v
+                            f_execution_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_execution_timestamp ^ 0x10000000
+                            )
+                            if f_execution_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_execution_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 33:
             f_execution_price = _unpack_double(buf, pos + 1)[0]
@@ -10195,70 +9997,66 @@ def _decode_ProtoOADealOffset(buf: bytes, pos: int, end: int) -> ProtoOADealOffs
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_deal_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_deal_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_deal_id = (f_deal_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_deal_id = (f_deal_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_deal_id = (f_deal_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_deal_id = v
+                                f_deal_id, pos = _read_varint_tail(buf, pos, f_deal_id ^ 0x10000000)
+                                if f_deal_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_deal_id -= 0x10000000000000000
 
             elif tag == 16:
-                v = buf[pos]
+                f_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_volume = (f_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_volume = (f_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_volume = (f_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_volume = v
+                                f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                                if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_volume -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_execution_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_execution_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_execution_timestamp = (f_execution_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_execution_timestamp = (f_execution_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_execution_timestamp = (f_execution_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_execution_timestamp = v
+                                f_execution_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_execution_timestamp ^ 0x10000000
+                                )
+                                if f_execution_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_execution_timestamp -= 0x10000000000000000
 
             elif tag == 33:
                 f_execution_price = _unpack_double(buf, pos + 0)[0]
@@ -10461,183 +10259,171 @@ def _decode_ProtoOAClosePositionDetail(buf: bytes, pos: int, end: int) -> ProtoO
             pos += 9
 
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_gross_profit = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_gross_profit >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_gross_profit = (f_gross_profit & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_gross_profit = (f_gross_profit ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_gross_profit = (f_gross_profit ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_gross_profit = v
+                            f_gross_profit, pos = _read_varint_tail(buf, pos, f_gross_profit ^ 0x10000000)
+                            if f_gross_profit > 0x7FFFFFFFFFFFFFFF:
+                                f_gross_profit -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_swap = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_swap >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_swap = (f_swap & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_swap = (f_swap ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_swap = (f_swap ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_swap = v
+                            f_swap, pos = _read_varint_tail(buf, pos, f_swap ^ 0x10000000)
+                            if f_swap > 0x7FFFFFFFFFFFFFFF:
+                                f_swap -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_commission = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_commission >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_commission = (f_commission & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_commission = (f_commission ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_commission = (f_commission ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_commission = v
+                            f_commission, pos = _read_varint_tail(buf, pos, f_commission ^ 0x10000000)
+                            if f_commission > 0x7FFFFFFFFFFFFFFF:
+                                f_commission -= 0x10000000000000000
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_balance = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_balance >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_balance = (f_balance & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_balance = (f_balance ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_balance = (f_balance ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_balance = v
+                            f_balance, pos = _read_varint_tail(buf, pos, f_balance ^ 0x10000000)
+                            if f_balance > 0x7FFFFFFFFFFFFFFF:
+                                f_balance -= 0x10000000000000000
 
         if pos < end and buf[pos] == 49:
             f_quote_to_deposit_conversion_rate = _unpack_double(buf, pos + 1)[0]
             pos += 9
 
         if pos < end and buf[pos] == 56:
-            v = buf[pos + 1]
+            f_closed_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_closed_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_closed_volume = (f_closed_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_closed_volume = (f_closed_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_closed_volume = (f_closed_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_closed_volume = v
+                            f_closed_volume, pos = _read_varint_tail(buf, pos, f_closed_volume ^ 0x10000000)
+                            if f_closed_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_closed_volume -= 0x10000000000000000
 
         if pos < end and buf[pos] == 64:
-            v = buf[pos + 1]
+            f_balance_version = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_balance_version >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_balance_version = (f_balance_version & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_balance_version = (f_balance_version ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_balance_version = (f_balance_version ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_balance_version = v
+                            f_balance_version, pos = _read_varint_tail(
+                                buf, pos, f_balance_version ^ 0x10000000
+                            )
+                            if f_balance_version > 0x7FFFFFFFFFFFFFFF:
+                                f_balance_version -= 0x10000000000000000
 
         if pos < end and buf[pos] == 72:
-            v = buf[pos + 1]
+            f_money_digits = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_money_digits >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_money_digits = v
+                            f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                            f_money_digits &= 0xFFFFFFFF
 
         if pos < end and buf[pos] == 80:
-            v = buf[pos + 1]
+            f_pnl_conversion_fee = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_pnl_conversion_fee >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_pnl_conversion_fee = (f_pnl_conversion_fee & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_pnl_conversion_fee = (f_pnl_conversion_fee ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_pnl_conversion_fee = (f_pnl_conversion_fee ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_pnl_conversion_fee = v
+                            f_pnl_conversion_fee, pos = _read_varint_tail(
+                                buf, pos, f_pnl_conversion_fee ^ 0x10000000
+                            )
+                            if f_pnl_conversion_fee > 0x7FFFFFFFFFFFFFFF:
+                                f_pnl_conversion_fee -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -10649,183 +10435,173 @@ def _decode_ProtoOAClosePositionDetail(buf: bytes, pos: int, end: int) -> ProtoO
                 pos += 8
 
             elif tag == 16:
-                v = buf[pos]
+                f_gross_profit = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_gross_profit >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_gross_profit = (f_gross_profit & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_gross_profit = (f_gross_profit ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_gross_profit = (f_gross_profit ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_gross_profit = v
+                                f_gross_profit, pos = _read_varint_tail(buf, pos, f_gross_profit ^ 0x10000000)
+                                if f_gross_profit > 0x7FFFFFFFFFFFFFFF:
+                                    f_gross_profit -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_swap = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_swap >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_swap = (f_swap & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_swap = (f_swap ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_swap = (f_swap ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_swap = v
+                                f_swap, pos = _read_varint_tail(buf, pos, f_swap ^ 0x10000000)
+                                if f_swap > 0x7FFFFFFFFFFFFFFF:
+                                    f_swap -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_commission = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_commission >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_commission = (f_commission & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_commission = (f_commission ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_commission = (f_commission ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_commission = v
+                                f_commission, pos = _read_varint_tail(buf, pos, f_commission ^ 0x10000000)
+                                if f_commission > 0x7FFFFFFFFFFFFFFF:
+                                    f_commission -= 0x10000000000000000
 
             elif tag == 40:
-                v = buf[pos]
+                f_balance = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_balance >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_balance = (f_balance & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_balance = (f_balance ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_balance = (f_balance ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_balance = v
+                                f_balance, pos = _read_varint_tail(buf, pos, f_balance ^ 0x10000000)
+                                if f_balance > 0x7FFFFFFFFFFFFFFF:
+                                    f_balance -= 0x10000000000000000
 
             elif tag == 49:
                 f_quote_to_deposit_conversion_rate = _unpack_double(buf, pos + 0)[0]
                 pos += 8
 
             elif tag == 56:
-                v = buf[pos]
+                f_closed_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_closed_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_closed_volume = (f_closed_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_closed_volume = (f_closed_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_closed_volume = (f_closed_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_closed_volume = v
+                                f_closed_volume, pos = _read_varint_tail(
+                                    buf, pos, f_closed_volume ^ 0x10000000
+                                )
+                                if f_closed_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_closed_volume -= 0x10000000000000000
 
             elif tag == 64:
-                v = buf[pos]
+                f_balance_version = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_balance_version >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_balance_version = (f_balance_version & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_balance_version = (f_balance_version ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_balance_version = (f_balance_version ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_balance_version = v
+                                f_balance_version, pos = _read_varint_tail(
+                                    buf, pos, f_balance_version ^ 0x10000000
+                                )
+                                if f_balance_version > 0x7FFFFFFFFFFFFFFF:
+                                    f_balance_version -= 0x10000000000000000
 
             elif tag == 72:
-                v = buf[pos]
+                f_money_digits = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_money_digits >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_money_digits = (f_money_digits & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_money_digits = (f_money_digits ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_money_digits = (f_money_digits ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_money_digits = v
+                                f_money_digits, pos = _read_varint_tail(buf, pos, f_money_digits ^ 0x10000000)
+                                f_money_digits &= 0xFFFFFFFF
 
             elif tag == 80:
-                v = buf[pos]
+                f_pnl_conversion_fee = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_pnl_conversion_fee >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_pnl_conversion_fee = (f_pnl_conversion_fee & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_pnl_conversion_fee = (f_pnl_conversion_fee ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_pnl_conversion_fee = (f_pnl_conversion_fee ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_pnl_conversion_fee = v
+                                f_pnl_conversion_fee, pos = _read_varint_tail(
+                                    buf, pos, f_pnl_conversion_fee ^ 0x10000000
+                                )
+                                if f_pnl_conversion_fee > 0x7FFFFFFFFFFFFFFF:
+                                    f_pnl_conversion_fee -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -11040,26 +10816,24 @@ def _decode_ProtoOATrendbar(buf: bytes, pos: int, end: int) -> ProtoOATrendbar:
     start = pos
     try:
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_volume = (f_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_volume = (f_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_volume = (f_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_volume = v
+                            f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                            if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_volume -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
             v = buf[pos + 1]
@@ -11088,107 +10862,99 @@ def _decode_ProtoOATrendbar(buf: bytes, pos: int, end: int) -> ProtoOATrendbar:
                 f_period = ProtoOATrendbarPeriod(v)
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_low = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_low >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_low = (f_low & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_low = (f_low ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_low = (f_low ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_low = v
+                            f_low, pos = _read_varint_tail(buf, pos, f_low ^ 0x10000000)
+                            if f_low > 0x7FFFFFFFFFFFFFFF:
+                                f_low -= 0x10000000000000000
 
         if pos < end and buf[pos] == 48:
-            v = buf[pos + 1]
+            f_delta_open = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_delta_open >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_delta_open = (f_delta_open & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_delta_open = (f_delta_open ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_delta_open = (f_delta_open ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_delta_open = v
+                            f_delta_open, pos = _read_varint_tail(buf, pos, f_delta_open ^ 0x10000000)
 
         if pos < end and buf[pos] == 56:
-            v = buf[pos + 1]
+            f_delta_close = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_delta_close >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_delta_close = (f_delta_close & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_delta_close = (f_delta_close ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_delta_close = (f_delta_close ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_delta_close = v
+                            f_delta_close, pos = _read_varint_tail(buf, pos, f_delta_close ^ 0x10000000)
 
         if pos < end and buf[pos] == 64:
-            v = buf[pos + 1]
+            f_delta_high = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_delta_high >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_delta_high = (f_delta_high & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_delta_high = (f_delta_high ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_delta_high = (f_delta_high ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_delta_high = v
+                            f_delta_high, pos = _read_varint_tail(buf, pos, f_delta_high ^ 0x10000000)
 
         if pos < end and buf[pos] == 72:
-            v = buf[pos + 1]
+            f_utc_timestamp_in_minutes = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_utc_timestamp_in_minutes >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_utc_timestamp_in_minutes = (f_utc_timestamp_in_minutes & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_utc_timestamp_in_minutes = (f_utc_timestamp_in_minutes ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_utc_timestamp_in_minutes = (f_utc_timestamp_in_minutes ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-
-            f_utc_timestamp_in_minutes = v
+                            f_utc_timestamp_in_minutes, pos = _read_varint_tail(
+                                buf, pos, f_utc_timestamp_in_minutes ^ 0x10000000
+                            )
+                            f_utc_timestamp_in_minutes &= 0xFFFFFFFF
 
         while pos < end:
             tag = buf[pos]
@@ -11196,26 +10962,24 @@ def _decode_ProtoOATrendbar(buf: bytes, pos: int, end: int) -> ProtoOATrendbar:
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 24:
-                v = buf[pos]
+                f_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_volume = (f_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_volume = (f_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_volume = (f_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_volume = v
+                                f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                                if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_volume -= 0x10000000000000000
 
             elif tag == 32:
                 v = buf[pos]
@@ -11244,107 +11008,99 @@ def _decode_ProtoOATrendbar(buf: bytes, pos: int, end: int) -> ProtoOATrendbar:
                     f_period = ProtoOATrendbarPeriod(v)
 
             elif tag == 40:
-                v = buf[pos]
+                f_low = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_low >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_low = (f_low & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_low = (f_low ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_low = (f_low ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_low = v
+                                f_low, pos = _read_varint_tail(buf, pos, f_low ^ 0x10000000)
+                                if f_low > 0x7FFFFFFFFFFFFFFF:
+                                    f_low -= 0x10000000000000000
 
             elif tag == 48:
-                v = buf[pos]
+                f_delta_open = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_delta_open >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_delta_open = (f_delta_open & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_delta_open = (f_delta_open ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_delta_open = (f_delta_open ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_delta_open = v
+                                f_delta_open, pos = _read_varint_tail(buf, pos, f_delta_open ^ 0x10000000)
 
             elif tag == 56:
-                v = buf[pos]
+                f_delta_close = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_delta_close >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_delta_close = (f_delta_close & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_delta_close = (f_delta_close ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_delta_close = (f_delta_close ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_delta_close = v
+                                f_delta_close, pos = _read_varint_tail(buf, pos, f_delta_close ^ 0x10000000)
 
             elif tag == 64:
-                v = buf[pos]
+                f_delta_high = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_delta_high >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_delta_high = (f_delta_high & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_delta_high = (f_delta_high ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_delta_high = (f_delta_high ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_delta_high = v
+                                f_delta_high, pos = _read_varint_tail(buf, pos, f_delta_high ^ 0x10000000)
 
             elif tag == 72:
-                v = buf[pos]
+                f_utc_timestamp_in_minutes = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_utc_timestamp_in_minutes >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_utc_timestamp_in_minutes = (f_utc_timestamp_in_minutes & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_utc_timestamp_in_minutes = (f_utc_timestamp_in_minutes ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_utc_timestamp_in_minutes = (f_utc_timestamp_in_minutes ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-
-                f_utc_timestamp_in_minutes = v
+                                f_utc_timestamp_in_minutes, pos = _read_varint_tail(
+                                    buf, pos, f_utc_timestamp_in_minutes ^ 0x10000000
+                                )
+                                f_utc_timestamp_in_minutes &= 0xFFFFFFFF
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -11487,70 +11243,64 @@ def _decode_ProtoOAExpectedMargin(buf: bytes, pos: int, end: int) -> ProtoOAExpe
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_volume = (f_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_volume = (f_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_volume = (f_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_volume = v
+                            f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                            if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_volume -= 0x10000000000000000
 
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_buy_margin = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_buy_margin >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_buy_margin = (f_buy_margin & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_buy_margin = (f_buy_margin ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_buy_margin = (f_buy_margin ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_buy_margin = v
+                            f_buy_margin, pos = _read_varint_tail(buf, pos, f_buy_margin ^ 0x10000000)
+                            if f_buy_margin > 0x7FFFFFFFFFFFFFFF:
+                                f_buy_margin -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_sell_margin = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_sell_margin >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_sell_margin = (f_sell_margin & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_sell_margin = (f_sell_margin ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_sell_margin = (f_sell_margin ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_sell_margin = v
+                            f_sell_margin, pos = _read_varint_tail(buf, pos, f_sell_margin ^ 0x10000000)
+                            if f_sell_margin > 0x7FFFFFFFFFFFFFFF:
+                                f_sell_margin -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -11558,70 +11308,64 @@ def _decode_ProtoOAExpectedMargin(buf: bytes, pos: int, end: int) -> ProtoOAExpe
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_volume = (f_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_volume = (f_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_volume = (f_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_volume = v
+                                f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                                if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_volume -= 0x10000000000000000
 
             elif tag == 16:
-                v = buf[pos]
+                f_buy_margin = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_buy_margin >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_buy_margin = (f_buy_margin & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_buy_margin = (f_buy_margin ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_buy_margin = (f_buy_margin ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_buy_margin = v
+                                f_buy_margin, pos = _read_varint_tail(buf, pos, f_buy_margin ^ 0x10000000)
+                                if f_buy_margin > 0x7FFFFFFFFFFFFFFF:
+                                    f_buy_margin -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_sell_margin = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_sell_margin >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_sell_margin = (f_sell_margin & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_sell_margin = (f_sell_margin ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_sell_margin = (f_sell_margin ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_sell_margin = v
+                                f_sell_margin, pos = _read_varint_tail(buf, pos, f_sell_margin ^ 0x10000000)
+                                if f_sell_margin > 0x7FFFFFFFFFFFFFFF:
+                                    f_sell_margin -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -11732,48 +11476,44 @@ def _decode_ProtoOATickData(buf: bytes, pos: int, end: int) -> ProtoOATickData:
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_timestamp = (f_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_timestamp = (f_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_timestamp = (f_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_timestamp = v
+                            f_timestamp, pos = _read_varint_tail(buf, pos, f_timestamp ^ 0x10000000)
+                            if f_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_tick = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_tick >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_tick = (f_tick & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_tick = (f_tick ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_tick = (f_tick ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_tick = v
+                            f_tick, pos = _read_varint_tail(buf, pos, f_tick ^ 0x10000000)
+                            if f_tick > 0x7FFFFFFFFFFFFFFF:
+                                f_tick -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -11781,48 +11521,44 @@ def _decode_ProtoOATickData(buf: bytes, pos: int, end: int) -> ProtoOATickData:
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_timestamp = (f_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_timestamp = (f_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_timestamp = (f_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_timestamp = v
+                                f_timestamp, pos = _read_varint_tail(buf, pos, f_timestamp ^ 0x10000000)
+                                if f_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_timestamp -= 0x10000000000000000
 
             elif tag == 16:
-                v = buf[pos]
+                f_tick = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_tick >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_tick = (f_tick & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_tick = (f_tick ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_tick = (f_tick ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_tick = v
+                                f_tick, pos = _read_varint_tail(buf, pos, f_tick ^ 0x10000000)
+                                if f_tick > 0x7FFFFFFFFFFFFFFF:
+                                    f_tick -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -11912,26 +11648,24 @@ def _decode_ProtoOACtidProfile(buf: bytes, pos: int, end: int) -> ProtoOACtidPro
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_user_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_user_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_user_id = (f_user_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_user_id = (f_user_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_user_id = (f_user_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_user_id = v
+                            f_user_id, pos = _read_varint_tail(buf, pos, f_user_id ^ 0x10000000)
+                            if f_user_id > 0x7FFFFFFFFFFFFFFF:
+                                f_user_id -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -11939,26 +11673,24 @@ def _decode_ProtoOACtidProfile(buf: bytes, pos: int, end: int) -> ProtoOACtidPro
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_user_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_user_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_user_id = (f_user_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_user_id = (f_user_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_user_id = (f_user_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_user_id = v
+                                f_user_id, pos = _read_varint_tail(buf, pos, f_user_id ^ 0x10000000)
+                                if f_user_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_user_id -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -12098,24 +11830,24 @@ def _decode_ProtoOACtidTraderAccount(buf: bytes, pos: int, end: int) -> ProtoOAC
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ctid_trader_account_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_ctid_trader_account_id = v
+                            f_ctid_trader_account_id, pos = _read_varint_tail(
+                                buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                            )
 
         if pos < end and buf[pos] == 16:
             v = buf[pos + 1]
@@ -12138,70 +11870,70 @@ def _decode_ProtoOACtidTraderAccount(buf: bytes, pos: int, end: int) -> ProtoOAC
             f_is_live = v != 0
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_trader_login = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_trader_login >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_trader_login = (f_trader_login & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_trader_login = (f_trader_login ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_trader_login = (f_trader_login ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_trader_login = v
+                            f_trader_login, pos = _read_varint_tail(buf, pos, f_trader_login ^ 0x10000000)
+                            if f_trader_login > 0x7FFFFFFFFFFFFFFF:
+                                f_trader_login -= 0x10000000000000000
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_last_closing_deal_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_last_closing_deal_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_last_closing_deal_timestamp = (f_last_closing_deal_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_last_closing_deal_timestamp = (f_last_closing_deal_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_last_closing_deal_timestamp = (f_last_closing_deal_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_last_closing_deal_timestamp = v
+                            f_last_closing_deal_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_last_closing_deal_timestamp ^ 0x10000000
+                            )
+                            if f_last_closing_deal_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_last_closing_deal_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_last_balance_update_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_last_balance_update_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_last_balance_update_timestamp = (f_last_balance_update_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_last_balance_update_timestamp = (f_last_balance_update_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_last_balance_update_timestamp = (f_last_balance_update_timestamp ^ 0x200000) | (
+                            b << 21
+                        )
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_last_balance_update_timestamp = v
+                            f_last_balance_update_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_last_balance_update_timestamp ^ 0x10000000
+                            )
+                            if f_last_balance_update_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_last_balance_update_timestamp -= 0x10000000000000000
 
         if pos < end and buf[pos] == 50:
             n = buf[pos + 1]
@@ -12221,24 +11953,24 @@ def _decode_ProtoOACtidTraderAccount(buf: bytes, pos: int, end: int) -> ProtoOAC
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_ctid_trader_account_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ctid_trader_account_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ctid_trader_account_id = (f_ctid_trader_account_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ctid_trader_account_id = (f_ctid_trader_account_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_ctid_trader_account_id = v
+                                f_ctid_trader_account_id, pos = _read_varint_tail(
+                                    buf, pos, f_ctid_trader_account_id ^ 0x10000000
+                                )
 
             elif tag == 16:
                 v = buf[pos]
@@ -12261,70 +11993,74 @@ def _decode_ProtoOACtidTraderAccount(buf: bytes, pos: int, end: int) -> ProtoOAC
                 f_is_live = v != 0
 
             elif tag == 24:
-                v = buf[pos]
+                f_trader_login = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_trader_login >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_trader_login = (f_trader_login & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_trader_login = (f_trader_login ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_trader_login = (f_trader_login ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_trader_login = v
+                                f_trader_login, pos = _read_varint_tail(buf, pos, f_trader_login ^ 0x10000000)
+                                if f_trader_login > 0x7FFFFFFFFFFFFFFF:
+                                    f_trader_login -= 0x10000000000000000
 
             elif tag == 32:
-                v = buf[pos]
+                f_last_closing_deal_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_last_closing_deal_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_last_closing_deal_timestamp = (f_last_closing_deal_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_last_closing_deal_timestamp = (f_last_closing_deal_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_last_closing_deal_timestamp = (f_last_closing_deal_timestamp ^ 0x200000) | (
+                                b << 21
+                            )
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_last_closing_deal_timestamp = v
+                                f_last_closing_deal_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_last_closing_deal_timestamp ^ 0x10000000
+                                )
+                                if f_last_closing_deal_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_last_closing_deal_timestamp -= 0x10000000000000000
 
             elif tag == 40:
-                v = buf[pos]
+                f_last_balance_update_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_last_balance_update_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_last_balance_update_timestamp = (f_last_balance_update_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_last_balance_update_timestamp = (f_last_balance_update_timestamp ^ 0x4000) | (
+                            b << 14
+                        )
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_last_balance_update_timestamp = (f_last_balance_update_timestamp ^ 0x200000) | (
+                                b << 21
+                            )
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_last_balance_update_timestamp = v
+                                f_last_balance_update_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_last_balance_update_timestamp ^ 0x10000000
+                                )
+                                if f_last_balance_update_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_last_balance_update_timestamp -= 0x10000000000000000
 
             elif tag == 50:
                 n = buf[pos]
@@ -12471,26 +12207,24 @@ def _decode_ProtoOAAssetClass(buf: bytes, pos: int, end: int) -> ProtoOAAssetCla
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_id = (f_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_id = (f_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_id = (f_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_id = v
+                            f_id, pos = _read_varint_tail(buf, pos, f_id ^ 0x10000000)
+                            if f_id > 0x7FFFFFFFFFFFFFFF:
+                                f_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
@@ -12514,26 +12248,24 @@ def _decode_ProtoOAAssetClass(buf: bytes, pos: int, end: int) -> ProtoOAAssetCla
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_id = (f_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_id = (f_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_id = (f_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_id = v
+                                f_id, pos = _read_varint_tail(buf, pos, f_id ^ 0x10000000)
+                                if f_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_id -= 0x10000000000000000
 
             elif tag == 18:
                 n = buf[pos]
@@ -12667,84 +12399,76 @@ def _decode_ProtoOADepthQuote(buf: bytes, pos: int, end: int) -> ProtoOADepthQuo
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_id = (f_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_id = (f_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_id = (f_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_id = v
+                            f_id, pos = _read_varint_tail(buf, pos, f_id ^ 0x10000000)
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_size = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_size >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_size = (f_size & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_size = (f_size ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_size = (f_size ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_size = v
+                            f_size, pos = _read_varint_tail(buf, pos, f_size ^ 0x10000000)
 
         if pos < end and buf[pos] == 32:
-            v = buf[pos + 1]
+            f_bid = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_bid >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_bid = (f_bid & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_bid = (f_bid ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_bid = (f_bid ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_bid = v
+                            f_bid, pos = _read_varint_tail(buf, pos, f_bid ^ 0x10000000)
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_ask = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_ask >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_ask = (f_ask & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_ask = (f_ask ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_ask = (f_ask ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-            f_ask = v
+                            f_ask, pos = _read_varint_tail(buf, pos, f_ask ^ 0x10000000)
 
         while pos < end:
             tag = buf[pos]
@@ -12752,84 +12476,76 @@ def _decode_ProtoOADepthQuote(buf: bytes, pos: int, end: int) -> ProtoOADepthQuo
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_id = (f_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_id = (f_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_id = (f_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_id = v
+                                f_id, pos = _read_varint_tail(buf, pos, f_id ^ 0x10000000)
 
             elif tag == 24:
-                v = buf[pos]
+                f_size = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_size >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_size = (f_size & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_size = (f_size ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_size = (f_size ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_size = v
+                                f_size, pos = _read_varint_tail(buf, pos, f_size ^ 0x10000000)
 
             elif tag == 32:
-                v = buf[pos]
+                f_bid = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_bid >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_bid = (f_bid & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_bid = (f_bid ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_bid = (f_bid ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_bid = v
+                                f_bid, pos = _read_varint_tail(buf, pos, f_bid ^ 0x10000000)
 
             elif tag == 40:
-                v = buf[pos]
+                f_ask = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_ask >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_ask = (f_ask & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_ask = (f_ask ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_ask = (f_ask ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-
-                f_ask = v
+                                f_ask, pos = _read_varint_tail(buf, pos, f_ask ^ 0x10000000)
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -12989,26 +12705,26 @@ def _decode_ProtoOAMarginCall(buf: bytes, pos: int, end: int) -> ProtoOAMarginCa
             pos += 9
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_utc_last_update_timestamp = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_utc_last_update_timestamp >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_utc_last_update_timestamp = (f_utc_last_update_timestamp & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_utc_last_update_timestamp = v
+                            f_utc_last_update_timestamp, pos = _read_varint_tail(
+                                buf, pos, f_utc_last_update_timestamp ^ 0x10000000
+                            )
+                            if f_utc_last_update_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                f_utc_last_update_timestamp -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -13046,26 +12762,26 @@ def _decode_ProtoOAMarginCall(buf: bytes, pos: int, end: int) -> ProtoOAMarginCa
                 pos += 8
 
             elif tag == 24:
-                v = buf[pos]
+                f_utc_last_update_timestamp = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_utc_last_update_timestamp >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_utc_last_update_timestamp = (f_utc_last_update_timestamp & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_utc_last_update_timestamp = (f_utc_last_update_timestamp ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_utc_last_update_timestamp = v
+                                f_utc_last_update_timestamp, pos = _read_varint_tail(
+                                    buf, pos, f_utc_last_update_timestamp ^ 0x10000000
+                                )
+                                if f_utc_last_update_timestamp > 0x7FFFFFFFFFFFFFFF:
+                                    f_utc_last_update_timestamp -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -13232,26 +12948,24 @@ def _decode_ProtoOAHoliday(buf: bytes, pos: int, end: int) -> ProtoOAHoliday:
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_holiday_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_holiday_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_holiday_id = (f_holiday_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_holiday_id = (f_holiday_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_holiday_id = (f_holiday_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_holiday_id = v
+                            f_holiday_id, pos = _read_varint_tail(buf, pos, f_holiday_id ^ 0x10000000)
+                            if f_holiday_id > 0x7FFFFFFFFFFFFFFF:
+                                f_holiday_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
@@ -13290,26 +13004,24 @@ def _decode_ProtoOAHoliday(buf: bytes, pos: int, end: int) -> ProtoOAHoliday:
             pos = e
 
         if pos < end and buf[pos] == 40:
-            v = buf[pos + 1]
+            f_holiday_date = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_holiday_date >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_holiday_date = (f_holiday_date & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_holiday_date = (f_holiday_date ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_holiday_date = (f_holiday_date ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_holiday_date = v
+                            f_holiday_date, pos = _read_varint_tail(buf, pos, f_holiday_date ^ 0x10000000)
+                            if f_holiday_date > 0x7FFFFFFFFFFFFFFF:
+                                f_holiday_date -= 0x10000000000000000
 
         if pos < end and buf[pos] == 48:
             v = buf[pos + 1]
@@ -13332,50 +13044,46 @@ def _decode_ProtoOAHoliday(buf: bytes, pos: int, end: int) -> ProtoOAHoliday:
             f_is_recurring = v != 0
 
         if pos < end and buf[pos] == 56:
-            v = buf[pos + 1]
+            f_start_second = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_start_second >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_start_second = (f_start_second & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_start_second = (f_start_second ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_start_second = (f_start_second ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-                            if v > 0x7FFFFFFF:
-                                v -= 0x100000000
-
-            f_start_second = v
+                            f_start_second, pos = _read_varint_tail(buf, pos, f_start_second ^ 0x10000000)
+                            f_start_second &= 0xFFFFFFFF
+                            if f_start_second > 0x7FFFFFFF:
+                                f_start_second -= 0x100000000
 
         if pos < end and buf[pos] == 64:
-            v = buf[pos + 1]
+            f_end_second = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_end_second >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_end_second = (f_end_second & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_end_second = (f_end_second ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_end_second = (f_end_second ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-                            if v > 0x7FFFFFFF:
-                                v -= 0x100000000
-
-            f_end_second = v
+                            f_end_second, pos = _read_varint_tail(buf, pos, f_end_second ^ 0x10000000)
+                            f_end_second &= 0xFFFFFFFF
+                            if f_end_second > 0x7FFFFFFF:
+                                f_end_second -= 0x100000000
 
         while pos < end:
             tag = buf[pos]
@@ -13383,26 +13091,24 @@ def _decode_ProtoOAHoliday(buf: bytes, pos: int, end: int) -> ProtoOAHoliday:
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_holiday_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_holiday_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_holiday_id = (f_holiday_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_holiday_id = (f_holiday_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_holiday_id = (f_holiday_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_holiday_id = v
+                                f_holiday_id, pos = _read_varint_tail(buf, pos, f_holiday_id ^ 0x10000000)
+                                if f_holiday_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_holiday_id -= 0x10000000000000000
 
             elif tag == 18:
                 n = buf[pos]
@@ -13441,26 +13147,24 @@ def _decode_ProtoOAHoliday(buf: bytes, pos: int, end: int) -> ProtoOAHoliday:
                 pos = e
 
             elif tag == 40:
-                v = buf[pos]
+                f_holiday_date = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_holiday_date >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_holiday_date = (f_holiday_date & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_holiday_date = (f_holiday_date ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_holiday_date = (f_holiday_date ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_holiday_date = v
+                                f_holiday_date, pos = _read_varint_tail(buf, pos, f_holiday_date ^ 0x10000000)
+                                if f_holiday_date > 0x7FFFFFFFFFFFFFFF:
+                                    f_holiday_date -= 0x10000000000000000
 
             elif tag == 48:
                 v = buf[pos]
@@ -13483,50 +13187,46 @@ def _decode_ProtoOAHoliday(buf: bytes, pos: int, end: int) -> ProtoOAHoliday:
                 f_is_recurring = v != 0
 
             elif tag == 56:
-                v = buf[pos]
+                f_start_second = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_start_second >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_start_second = (f_start_second & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_start_second = (f_start_second ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_start_second = (f_start_second ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-                                if v > 0x7FFFFFFF:
-                                    v -= 0x100000000
-
-                f_start_second = v
+                                f_start_second, pos = _read_varint_tail(buf, pos, f_start_second ^ 0x10000000)
+                                f_start_second &= 0xFFFFFFFF
+                                if f_start_second > 0x7FFFFFFF:
+                                    f_start_second -= 0x100000000
 
             elif tag == 64:
-                v = buf[pos]
+                f_end_second = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_end_second >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_end_second = (f_end_second & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_end_second = (f_end_second ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_end_second = (f_end_second ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-                                if v > 0x7FFFFFFF:
-                                    v -= 0x100000000
-
-                f_end_second = v
+                                f_end_second, pos = _read_varint_tail(buf, pos, f_end_second ^ 0x10000000)
+                                f_end_second &= 0xFFFFFFFF
+                                if f_end_second > 0x7FFFFFFF:
+                                    f_end_second -= 0x100000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -13675,26 +13375,24 @@ def _decode_ProtoOADynamicLeverage(buf: bytes, pos: int, end: int) -> ProtoOADyn
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_leverage_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_leverage_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_leverage_id = (f_leverage_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_leverage_id = (f_leverage_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_leverage_id = (f_leverage_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_leverage_id = v
+                            f_leverage_id, pos = _read_varint_tail(buf, pos, f_leverage_id ^ 0x10000000)
+                            if f_leverage_id > 0x7FFFFFFFFFFFFFFF:
+                                f_leverage_id -= 0x10000000000000000
 
         while pos < end and buf[pos] == 18:
             n = buf[pos + 1]
@@ -13714,26 +13412,24 @@ def _decode_ProtoOADynamicLeverage(buf: bytes, pos: int, end: int) -> ProtoOADyn
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_leverage_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_leverage_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_leverage_id = (f_leverage_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_leverage_id = (f_leverage_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_leverage_id = (f_leverage_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_leverage_id = v
+                                f_leverage_id, pos = _read_varint_tail(buf, pos, f_leverage_id ^ 0x10000000)
+                                if f_leverage_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_leverage_id -= 0x10000000000000000
 
             elif tag == 18:
                 n = buf[pos]
@@ -13843,49 +13539,45 @@ def _decode_ProtoOADynamicLeverageTier(buf: bytes, pos: int, end: int) -> ProtoO
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_volume = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_volume >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_volume = (f_volume & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_volume = (f_volume ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_volume = (f_volume ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_volume = v
+                            f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                            if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                f_volume -= 0x10000000000000000
 
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_leverage = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_leverage >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_leverage = (f_leverage & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_leverage = (f_leverage ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_leverage = (f_leverage ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            v &= 0xFFFFFFFF
-                            if v > 0x7FFFFFFF:
-                                v -= 0x100000000
-
-            f_leverage = v
+                            f_leverage, pos = _read_varint_tail(buf, pos, f_leverage ^ 0x10000000)
+                            f_leverage &= 0xFFFFFFFF
+                            if f_leverage > 0x7FFFFFFF:
+                                f_leverage -= 0x100000000
 
         while pos < end:
             tag = buf[pos]
@@ -13893,49 +13585,45 @@ def _decode_ProtoOADynamicLeverageTier(buf: bytes, pos: int, end: int) -> ProtoO
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_volume = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_volume >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_volume = (f_volume & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_volume = (f_volume ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_volume = (f_volume ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_volume = v
+                                f_volume, pos = _read_varint_tail(buf, pos, f_volume ^ 0x10000000)
+                                if f_volume > 0x7FFFFFFFFFFFFFFF:
+                                    f_volume -= 0x10000000000000000
 
             elif tag == 16:
-                v = buf[pos]
+                f_leverage = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_leverage >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_leverage = (f_leverage & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_leverage = (f_leverage ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_leverage = (f_leverage ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                v &= 0xFFFFFFFF
-                                if v > 0x7FFFFFFF:
-                                    v -= 0x100000000
-
-                f_leverage = v
+                                f_leverage, pos = _read_varint_tail(buf, pos, f_leverage ^ 0x10000000)
+                                f_leverage &= 0xFFFFFFFF
+                                if f_leverage > 0x7FFFFFFF:
+                                    f_leverage -= 0x100000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
@@ -14051,70 +13739,68 @@ def _decode_ProtoOAPositionUnrealizedPnL(buf: bytes, pos: int, end: int) -> Prot
     start = pos
     try:
         if pos < end and buf[pos] == 8:
-            v = buf[pos + 1]
+            f_position_id = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_position_id >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_position_id = (f_position_id & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_position_id = v
+                            f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                            if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                f_position_id -= 0x10000000000000000
 
         if pos < end and buf[pos] == 16:
-            v = buf[pos + 1]
+            f_gross_unrealized_pnl = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_gross_unrealized_pnl >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_gross_unrealized_pnl = (f_gross_unrealized_pnl & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_gross_unrealized_pnl = (f_gross_unrealized_pnl ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_gross_unrealized_pnl = (f_gross_unrealized_pnl ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_gross_unrealized_pnl = v
+                            f_gross_unrealized_pnl, pos = _read_varint_tail(
+                                buf, pos, f_gross_unrealized_pnl ^ 0x10000000
+                            )
+                            if f_gross_unrealized_pnl > 0x7FFFFFFFFFFFFFFF:
+                                f_gross_unrealized_pnl -= 0x10000000000000000
 
         if pos < end and buf[pos] == 24:
-            v = buf[pos + 1]
+            f_net_unrealized_pnl = buf[pos + 1]
             pos += 2
-            if v >= 0x80:
+            if f_net_unrealized_pnl >= 0x80:
                 b = buf[pos]
                 pos += 1
-                v = (v & 0x7F) | (b << 7)
+                f_net_unrealized_pnl = (f_net_unrealized_pnl & 0x7F) | (b << 7)
                 if b >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v ^ 0x4000) | (b << 14)
+                    f_net_unrealized_pnl = (f_net_unrealized_pnl ^ 0x4000) | (b << 14)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x200000) | (b << 21)
+                        f_net_unrealized_pnl = (f_net_unrealized_pnl ^ 0x200000) | (b << 21)
                         if b >= 0x80:
-                            v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                            if v > 0x7FFFFFFFFFFFFFFF:
-                                v -= 0x10000000000000000
-
-            f_net_unrealized_pnl = v
+                            f_net_unrealized_pnl, pos = _read_varint_tail(
+                                buf, pos, f_net_unrealized_pnl ^ 0x10000000
+                            )
+                            if f_net_unrealized_pnl > 0x7FFFFFFFFFFFFFFF:
+                                f_net_unrealized_pnl -= 0x10000000000000000
 
         while pos < end:
             tag = buf[pos]
@@ -14122,70 +13808,68 @@ def _decode_ProtoOAPositionUnrealizedPnL(buf: bytes, pos: int, end: int) -> Prot
             if tag >= 0x80:
                 tag, pos = _read_varint(buf, pos, tag)
             if tag == 8:
-                v = buf[pos]
+                f_position_id = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_position_id >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_position_id = (f_position_id & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_position_id = (f_position_id ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_position_id = (f_position_id ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_position_id = v
+                                f_position_id, pos = _read_varint_tail(buf, pos, f_position_id ^ 0x10000000)
+                                if f_position_id > 0x7FFFFFFFFFFFFFFF:
+                                    f_position_id -= 0x10000000000000000
 
             elif tag == 16:
-                v = buf[pos]
+                f_gross_unrealized_pnl = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_gross_unrealized_pnl >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_gross_unrealized_pnl = (f_gross_unrealized_pnl & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_gross_unrealized_pnl = (f_gross_unrealized_pnl ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_gross_unrealized_pnl = (f_gross_unrealized_pnl ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_gross_unrealized_pnl = v
+                                f_gross_unrealized_pnl, pos = _read_varint_tail(
+                                    buf, pos, f_gross_unrealized_pnl ^ 0x10000000
+                                )
+                                if f_gross_unrealized_pnl > 0x7FFFFFFFFFFFFFFF:
+                                    f_gross_unrealized_pnl -= 0x10000000000000000
 
             elif tag == 24:
-                v = buf[pos]
+                f_net_unrealized_pnl = buf[pos]
                 pos += 1
-                if v >= 0x80:
+                if f_net_unrealized_pnl >= 0x80:
                     b = buf[pos]
                     pos += 1
-                    v = (v & 0x7F) | (b << 7)
+                    f_net_unrealized_pnl = (f_net_unrealized_pnl & 0x7F) | (b << 7)
                     if b >= 0x80:
                         b = buf[pos]
                         pos += 1
-                        v = (v ^ 0x4000) | (b << 14)
+                        f_net_unrealized_pnl = (f_net_unrealized_pnl ^ 0x4000) | (b << 14)
                         if b >= 0x80:
                             b = buf[pos]
                             pos += 1
-                            v = (v ^ 0x200000) | (b << 21)
+                            f_net_unrealized_pnl = (f_net_unrealized_pnl ^ 0x200000) | (b << 21)
                             if b >= 0x80:
-                                v, pos = _read_varint_tail(buf, pos, v ^ 0x10000000)
-                                if v > 0x7FFFFFFFFFFFFFFF:
-                                    v -= 0x10000000000000000
-
-                f_net_unrealized_pnl = v
+                                f_net_unrealized_pnl, pos = _read_varint_tail(
+                                    buf, pos, f_net_unrealized_pnl ^ 0x10000000
+                                )
+                                if f_net_unrealized_pnl > 0x7FFFFFFFFFFFFFFF:
+                                    f_net_unrealized_pnl -= 0x10000000000000000
 
             else:
                 pos = _skip_field(buf, pos, tag, end)
