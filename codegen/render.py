@@ -13,8 +13,8 @@ import jinja2
 from codegen.descriptors import SchemaError
 from codegen.model import Message, ProtoFile, Schema
 
-CODEGEN_VERSION = "1"
-RUNTIME_VERSION = 1  # must match ctrader_sdk._wire.RUNTIME_VERSION
+CODEGEN_VERSION = "2"
+RUNTIME_VERSION = 2  # must match ctrader_sdk._wire.RUNTIME_VERSION
 TEMPLATES = Path(__file__).parent / "templates"
 
 _WIRE_HELPERS = {

@@ -32,7 +32,7 @@ __all__ = [
 
 #: Version of the contract between generated code and this module. Generated modules call
 #: :func:`require_runtime` with the version they were generated for.
-RUNTIME_VERSION = 1
+RUNTIME_VERSION = 2
 
 MASK64 = (1 << 64) - 1
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -89,11 +89,18 @@ def read_varint(buf: bytes, pos: int, first: int) -> tuple[int, int]:
             raise WireError("varint longer than 10 bytes")
 
 
+#: Deepest nesting of (unknown) groups accepted, as upb's default depth limit. Groups are skipped
+#: iteratively, so a hostile run of start-group tags can neither recurse nor grow without bound.
+MAX_GROUP_DEPTH = 100
+
+
 def skip_field(buf: bytes, pos: int, tag: int, end: int) -> int:
     """Skip the value of an unknown field (any wire type, groups included) and return the new position."""
     wire = tag & 7
     if tag >> 3 == 0:
         raise WireError("field number 0")
+    if tag > 0xFFFFFFFF:  # field numbers stop at 2**29 - 1: a tag is a 32-bit value
+        raise WireError("field number out of range")
     if wire == 0:
         b = buf[pos]
         pos += 1
@@ -110,19 +117,27 @@ def skip_field(buf: bytes, pos: int, tag: int, end: int) -> int:
     elif wire == 5:
         pos += 4
     elif wire == 3:
-        number = tag >> 3
-        while True:
+        groups = [tag >> 3]  # the field numbers of the open groups, innermost last
+        while groups:
             if pos >= end:
                 raise WireError("group not closed")
             inner = buf[pos]
             pos += 1
             if inner >= 0x80:
                 inner, pos = read_varint(buf, pos, inner)
-            if inner & 7 == 4:
-                if inner >> 3 != number:
+            inner_wire = inner & 7
+            if inner_wire == 4:
+                if inner >> 3 != groups[-1]:
                     raise WireError("mismatched end of group")
-                break
-            pos = skip_field(buf, pos, inner, end)
+                groups.pop()
+            elif inner_wire == 3:
+                if inner >> 3 == 0 or inner > 0xFFFFFFFF:
+                    raise WireError("field number 0" if inner >> 3 == 0 else "field number out of range")
+                if len(groups) >= MAX_GROUP_DEPTH:
+                    raise WireError(f"groups nested deeper than {MAX_GROUP_DEPTH}")
+                groups.append(inner >> 3)
+            else:
+                pos = skip_field(buf, pos, inner, end)
     else:
         raise WireError(f"invalid wire type {wire}")
     if pos > end:
@@ -130,9 +145,8 @@ def skip_field(buf: bytes, pos: int, tag: int, end: int) -> int:
     return pos
 
 
-def read_varint_tail(buf: bytes, pos: int, value: int) -> tuple[int, int]:
-    """Finish a varint whose first four bytes (``value``, below 2**28) were read inline."""
-    shift = 28
+def read_varint_tail(buf: bytes, pos: int, value: int, shift: int) -> tuple[int, int]:
+    """Finish a varint whose first ``shift // 7`` bytes (``value``, below ``2**shift``) were read inline."""
     while True:
         b = buf[pos]
         pos += 1
@@ -173,14 +187,41 @@ def _find_broken_field(cls: type[Message], buf: bytes, pos: int, end: int) -> st
             value_start = pos
             pos = skip_field(buf, pos, tag, end)
             spec = numbers.get(tag >> 3)
-            if spec is not None and spec.kind == "string" and tag & 7 == 2:
-                _, n_end = _length_prefix(buf, value_start)
-                buf[n_end:pos].decode()
+            if spec is not None and tag & 7 == 2:
+                if spec.kind == "string":
+                    _, n_end = _length_prefix(buf, value_start)
+                    buf[n_end:pos].decode()
+                elif spec.label == "repeated" and spec.kind in _PACKED_WIDTH:
+                    _, n_end = _length_prefix(buf, value_start)
+                    _check_packed(buf, n_end, pos, _PACKED_WIDTH[spec.kind])
     except (IndexError, WireError, UnicodeDecodeError):
         number = tag >> 3
         spec = numbers.get(number)
         return spec.proto_name if spec else (f"#{number}" if number else "")
     return ""
+
+
+#: Bytes per value of the packable kinds in a packed run (0: varints).
+_PACKED_WIDTH = {
+    **dict.fromkeys(("int32", "int64", "uint32", "uint64", "sint32", "sint64", "bool", "enum"), 0),
+    **dict.fromkeys(("fixed64", "sfixed64", "double"), 8),
+    **dict.fromkeys(("fixed32", "sfixed32", "float"), 4),
+}
+
+
+def _check_packed(buf: bytes, pos: int, stop: int, width: int) -> None:
+    """Raise WireError when the packed run ``buf[pos:stop]`` does not hold whole values."""
+    if width:
+        if (stop - pos) % width:
+            raise WireError("packed values run past their length")
+        return
+    while pos < stop:
+        b = buf[pos]
+        pos += 1
+        if b >= 0x80:
+            _, pos = read_varint(buf, pos, b)
+    if pos != stop:
+        raise WireError("packed values run past their length")
 
 
 def _length_prefix(buf: bytes, pos: int) -> tuple[int, int]:
@@ -293,7 +334,7 @@ def put_double(out: bytearray, value: float, where: str) -> None:
         raise _bad_type(where, value, "a float")
     try:
         out += _pack_double(value)
-    except OverflowError:
+    except (OverflowError, struct.error):  # struct.error: an int too large for a C double
         raise _out_of_range(where, value, "double") from None
 
 
@@ -302,7 +343,7 @@ def put_float(out: bytearray, value: float, where: str) -> None:
         raise _bad_type(where, value, "a float")
     try:
         out += _pack_float(value)
-    except OverflowError:
+    except (OverflowError, struct.error):  # struct.error: an int too large for a C double
         raise _out_of_range(where, value, "float") from None
 
 
