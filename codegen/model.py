@@ -182,10 +182,15 @@ class Message:
         return any(f.secret for f in self.fields)
 
     @property
+    def fields_by_number(self) -> tuple[Field, ...]:
+        """Fields in field-number order: the order encoders write them in (declaration order may differ)."""
+        return tuple(sorted(self.fields, key=lambda f: f.number))
+
+    @property
     def fast_path_fields(self) -> tuple[Field, ...]:
         """Fields decoded by the in-order fast path: single-byte tags, in field-number order (the
         order every protobuf encoder writes them in). Anything else goes through the general loop."""
-        return tuple(sorted((f for f in self.fields if f.tag < 0x80), key=lambda f: f.number))
+        return tuple(f for f in self.fields_by_number if f.tag < 0x80)
 
     @property
     def required_fields(self) -> tuple[Field, ...]:

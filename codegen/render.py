@@ -43,6 +43,7 @@ _WIRE_HELPERS = {
 _BASE_HELPERS = {
     "FieldSpec", "WireError", "as_bytes", "check_list", "decode_error", "missing_required",
     "put_uvarint", "read_varint", "read_varint_tail", "required", "skip_field", "trailing_garbage",
+    "decode_merged",
 }  # fmt: skip
 
 

@@ -12,7 +12,15 @@ from typing import NamedTuple
 from ctrader_sdk._exceptions import EncodeError
 from ctrader_sdk._generated.common_messages import ProtoMessage
 from ctrader_sdk._generated.registry import DECODERS
-from ctrader_sdk._wire import Message, UnknownMessage, WireError, put_string, put_uvarint, read_varint
+from ctrader_sdk._wire import (
+    Message,
+    UnknownMessage,
+    WireError,
+    as_bytes,
+    put_string,
+    put_uvarint,
+    read_varint,
+)
 
 __all__ = ["Envelope", "decode_envelope", "encode_envelope"]
 
@@ -53,7 +61,7 @@ def encode_envelope(message: Message, client_msg_id: str | None = None) -> bytes
     return bytes(out)
 
 
-def decode_envelope(body: bytes) -> Envelope:
+def decode_envelope(body: bytes | bytearray | memoryview) -> Envelope:
     """Decode a frame body into its payload type, message and client message id.
 
     The envelope as every server writes it (payloadType, payload, then an optional clientMsgId) is
@@ -63,6 +71,8 @@ def decode_envelope(body: bytes) -> Envelope:
     Raises:
         DecodeError: the envelope or the payload is malformed (the text names message and field).
     """
+    if not isinstance(body, bytes):  # copied once: the decoders slice payloads and strings out of bytes
+        body = as_bytes(body, "ProtoMessage")
     try:
         end = len(body)
         if body[0] != 0x08:
@@ -71,6 +81,7 @@ def decode_envelope(body: bytes) -> Envelope:
         pos = 2
         if payload_type >= 0x80:
             payload_type, pos = read_varint(body, pos, payload_type)
+            payload_type &= 0xFFFFFFFF  # a uint32, truncated as ProtoMessage's decoder (and upb) do
         start = stop = pos
         if pos < end and body[pos] == 0x12:
             size = body[pos + 1]

@@ -36,7 +36,7 @@ class FrameDecoder:
             raise ValueError("max_frame_size must be positive")
         self.max_frame_size = max_frame_size
         self._buffer = bytearray()
-        self._failed = False
+        self._failed: str | None = None  # why the stream was refused
 
     @property
     def buffered(self) -> int:
@@ -47,11 +47,12 @@ class FrameDecoder:
         """Add received bytes; return the frame bodies completed by them, in order.
 
         Raises:
-            FrameTooLargeError: a frame announces a length above ``max_frame_size``. The stream cannot
-                be resynchronised after that, so every later call raises too.
+            FrameTooLargeError: a frame announces a length above ``max_frame_size``. Frames completed
+                before it in the same call are returned first and this is raised by the next call. The
+                stream cannot be resynchronised after that, so every later call raises too.
         """
-        if self._failed:
-            raise FrameTooLargeError("the stream was already refused for an oversize frame")
+        if self._failed is not None:
+            raise FrameTooLargeError(self._failed)
         buf = self._buffer
         buf += data
         frames: list[bytes] = []
@@ -60,11 +61,11 @@ class FrameDecoder:
         while size - pos >= 4:
             length = int.from_bytes(buf[pos : pos + 4], "big")
             if length > self.max_frame_size:
-                self._failed = True
+                self._failed = f"frame of {length} bytes exceeds the maximum of {self.max_frame_size} bytes"
                 del buf[:]
-                raise FrameTooLargeError(
-                    f"frame of {length} bytes exceeds the maximum of {self.max_frame_size} bytes"
-                )
+                if frames:  # deliver the complete frames first; the next call raises
+                    return frames
+                raise FrameTooLargeError(self._failed)
             end = pos + 4 + length
             if end > size:
                 break

@@ -30,6 +30,8 @@ __all__ = [
     "UnknownMessage",
 ]
 
+_M = TypeVar("_M", bound="Message")
+
 #: Version of the contract between generated code and this module. Generated modules call
 #: :func:`require_runtime` with the version they were generated for.
 RUNTIME_VERSION = 2
@@ -232,6 +234,18 @@ def _length_prefix(buf: bytes, pos: int) -> tuple[int, int]:
     return n, pos
 
 
+def decode_merged(decode: Callable[[bytes, int, int], _M], buf: bytes, ranges: tuple[int, ...]) -> _M:
+    """Decode a singular message field from its occurrences (``start, end`` pairs in ``ranges``).
+
+    A message field that occurs more than once is the merge of its occurrences, which protobuf
+    defines as decoding their concatenation; the common single occurrence is decoded in place.
+    """
+    if len(ranges) == 2:
+        return decode(buf, ranges[0], ranges[1])
+    joined = b"".join(buf[ranges[i] : ranges[i + 1]] for i in range(0, len(ranges), 2))
+    return decode(joined, 0, len(joined))
+
+
 def missing_required(message: str, proto_name: str) -> DecodeError:
     return DecodeError(f"cannot decode {message}: required field {proto_name} is missing")
 
@@ -267,69 +281,71 @@ def put_uvarint(out: bytearray, value: int) -> None:
     out.append(value)
 
 
-def put_int64(out: bytearray, value: int, where: str) -> None:
-    if not isinstance(value, int):
+def put_int64(out: bytearray, value: object, where: str) -> None:
+    if not isinstance(value, int) or value.__class__ is bool:
         raise _bad_type(where, value, "an int")
     if not INT64_MIN <= value <= INT64_MAX:
         raise _out_of_range(where, value, "int64")
     put_uvarint(out, value & MASK64)
 
 
-def put_int32(out: bytearray, value: int, where: str) -> None:
-    if not isinstance(value, int):
+def put_int32(out: bytearray, value: object, where: str) -> None:
+    if not isinstance(value, int) or value.__class__ is bool:
         raise _bad_type(where, value, "an int")
     if not INT32_MIN <= value <= INT32_MAX:
         raise _out_of_range(where, value, "int32")
     put_uvarint(out, value & MASK64)
 
 
-def put_enum(out: bytearray, value: int, where: str) -> None:
-    if not isinstance(value, int):
-        raise _bad_type(where, value, "an enum member or int")
+def put_enum(out: bytearray, value: object, cls: type[ProtoEnum], where: str) -> None:
+    if not isinstance(value, int) or value.__class__ is bool:
+        raise _bad_type(where, value, f"a {cls.__name__} or int")
+    if isinstance(value, ProtoEnum) and not isinstance(value, cls):
+        raise _bad_type(where, value, f"a {cls.__name__}")
     if not INT32_MIN <= value <= INT32_MAX:
         raise _out_of_range(where, value, "an enum (int32)")
     put_uvarint(out, value & MASK64)
 
 
-def put_uint64(out: bytearray, value: int, where: str) -> None:
-    if not isinstance(value, int):
+def put_uint64(out: bytearray, value: object, where: str) -> None:
+    if not isinstance(value, int) or value.__class__ is bool:
         raise _bad_type(where, value, "an int")
     if not 0 <= value <= UINT64_MAX:
         raise _out_of_range(where, value, "uint64")
     put_uvarint(out, value)
 
 
-def put_uint32(out: bytearray, value: int, where: str) -> None:
-    if not isinstance(value, int):
+def put_uint32(out: bytearray, value: object, where: str) -> None:
+    if not isinstance(value, int) or value.__class__ is bool:
         raise _bad_type(where, value, "an int")
     if not 0 <= value <= UINT32_MAX:
         raise _out_of_range(where, value, "uint32")
     put_uvarint(out, value)
 
 
-def put_sint64(out: bytearray, value: int, where: str) -> None:
-    if not isinstance(value, int):
+def put_sint64(out: bytearray, value: object, where: str) -> None:
+    if not isinstance(value, int) or value.__class__ is bool:
         raise _bad_type(where, value, "an int")
     if not INT64_MIN <= value <= INT64_MAX:
         raise _out_of_range(where, value, "sint64")
     put_uvarint(out, ((value << 1) ^ (value >> 63)) & MASK64)
 
 
-def put_sint32(out: bytearray, value: int, where: str) -> None:
-    if not isinstance(value, int):
+def put_sint32(out: bytearray, value: object, where: str) -> None:
+    if not isinstance(value, int) or value.__class__ is bool:
         raise _bad_type(where, value, "an int")
     if not INT32_MIN <= value <= INT32_MAX:
         raise _out_of_range(where, value, "sint32")
     put_uvarint(out, ((value << 1) ^ (value >> 31)) & 0xFFFFFFFF)
 
 
-def put_bool(out: bytearray, value: bool, where: str) -> None:
+def put_bool(out: bytearray, value: object, where: str) -> None:
     if not isinstance(value, int):
         raise _bad_type(where, value, "a bool")
     out.append(1 if value else 0)
 
 
-def put_double(out: bytearray, value: float, where: str) -> None:
+def put_double(out: bytearray, value: object, where: str) -> None:
     if not isinstance(value, (float, int)):
         raise _bad_type(where, value, "a float")
     try:
@@ -338,7 +354,7 @@ def put_double(out: bytearray, value: float, where: str) -> None:
         raise _out_of_range(where, value, "double") from None
 
 
-def put_float(out: bytearray, value: float, where: str) -> None:
+def put_float(out: bytearray, value: object, where: str) -> None:
     if not isinstance(value, (float, int)):
         raise _bad_type(where, value, "a float")
     try:
@@ -350,7 +366,7 @@ def put_float(out: bytearray, value: float, where: str) -> None:
 def _put_fixed(
     pack: Callable[[int], bytes], lo: int, hi: int, kind: str
 ) -> Callable[[bytearray, int, str], None]:
-    def put(out: bytearray, value: int, where: str) -> None:
+    def put(out: bytearray, value: object, where: str) -> None:
         if not isinstance(value, int):
             raise _bad_type(where, value, "an int")
         if not lo <= value <= hi:
@@ -366,7 +382,7 @@ put_sfixed32 = _put_fixed(_pack_sfixed32, INT32_MIN, INT32_MAX, "sfixed32")
 put_sfixed64 = _put_fixed(_pack_sfixed64, INT64_MIN, INT64_MAX, "sfixed64")
 
 
-def put_string(out: bytearray, value: str, where: str) -> None:
+def put_string(out: bytearray, value: object, where: str) -> None:
     if not isinstance(value, str):
         raise _bad_type(where, value, "a str")
     try:
@@ -377,7 +393,7 @@ def put_string(out: bytearray, value: str, where: str) -> None:
     out += data
 
 
-def put_bytes(out: bytearray, value: bytes, where: str) -> None:
+def put_bytes(out: bytearray, value: object, where: str) -> None:
     if not isinstance(value, (bytes, bytearray, memoryview)):
         raise _bad_type(where, value, "bytes")
     put_uvarint(out, len(value))
@@ -432,9 +448,6 @@ class NotGiven:
 
 
 NOT_GIVEN = NotGiven()
-
-
-_M = TypeVar("_M", bound="Message")
 
 
 class Message:

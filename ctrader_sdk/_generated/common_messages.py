@@ -351,6 +351,8 @@ def _decode_ProtoErrorRes(buf: bytes, pos: int, end: int) -> ProtoErrorRes:
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
             pos += 2
@@ -562,6 +564,8 @@ def _decode_ProtoHeartbeatEvent(buf: bytes, pos: int, end: int) -> ProtoHeartbea
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         while pos < end:
             tag = buf[pos]
             pos += 1

@@ -29,6 +29,7 @@ from ctrader_sdk._wire import WireError as _WireError
 from ctrader_sdk._wire import as_bytes as _as_bytes
 from ctrader_sdk._wire import check_list as _check_list
 from ctrader_sdk._wire import decode_error as _decode_error
+from ctrader_sdk._wire import decode_merged as _decode_merged
 from ctrader_sdk._wire import missing_required as _missing_required
 from ctrader_sdk._wire import put_bool as _put_bool
 from ctrader_sdk._wire import put_double as _put_double
@@ -295,6 +296,8 @@ def _decode_ProtoOAApplicationAuthReq(buf: bytes, pos: int, end: int) -> ProtoOA
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
             pos += 2
@@ -439,6 +442,8 @@ def _decode_ProtoOAApplicationAuthRes(buf: bytes, pos: int, end: int) -> ProtoOA
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         while pos < end:
             tag = buf[pos]
             pos += 1
@@ -541,6 +546,8 @@ def _decode_ProtoOAAccountAuthReq(buf: bytes, pos: int, end: int) -> ProtoOAAcco
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -731,6 +738,8 @@ def _decode_ProtoOAAccountAuthRes(buf: bytes, pos: int, end: int) -> ProtoOAAcco
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -936,6 +945,8 @@ def _decode_ProtoOAErrorRes(buf: bytes, pos: int, end: int) -> ProtoOAErrorRes:
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -1289,6 +1300,8 @@ def _decode_ProtoOAClientDisconnectEvent(buf: bytes, pos: int, end: int) -> Prot
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
             pos += 2
@@ -1427,6 +1440,8 @@ def _decode_ProtoOAAccountsTokenInvalidatedEvent(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         while pos < end and buf[pos] == 16:
             v = buf[pos + 1]
             pos += 2
@@ -1645,6 +1660,8 @@ def _decode_ProtoOAVersionReq(buf: bytes, pos: int, end: int) -> ProtoOAVersionR
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         while pos < end:
             tag = buf[pos]
             pos += 1
@@ -1728,6 +1745,8 @@ def _decode_ProtoOAVersionRes(buf: bytes, pos: int, end: int) -> ProtoOAVersionR
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
             pos += 2
@@ -2063,6 +2082,8 @@ def _decode_ProtoOANewOrderReq(buf: bytes, pos: int, end: int) -> ProtoOANewOrde
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -2820,13 +2841,13 @@ def _encode_ProtoOANewOrderReq(msg: ProtoOANewOrderReq) -> bytes:
     if f_order_type is None:
         raise _required("ProtoOANewOrderReq", "order_type")
     out += b" "
-    _put_enum(out, f_order_type, "ProtoOANewOrderReq.order_type")
+    _put_enum(out, f_order_type, ProtoOAOrderType, "ProtoOANewOrderReq.order_type")
 
     f_trade_side = msg.trade_side
     if f_trade_side is None:
         raise _required("ProtoOANewOrderReq", "trade_side")
     out += b"("
-    _put_enum(out, f_trade_side, "ProtoOANewOrderReq.trade_side")
+    _put_enum(out, f_trade_side, ProtoOATradeSide, "ProtoOANewOrderReq.trade_side")
 
     f_volume = msg.volume
     if f_volume is None:
@@ -2847,7 +2868,7 @@ def _encode_ProtoOANewOrderReq(msg: ProtoOANewOrderReq) -> bytes:
     f_time_in_force = msg.time_in_force
     if f_time_in_force is not None:
         out += b"H"
-        _put_enum(out, f_time_in_force, "ProtoOANewOrderReq.time_in_force")
+        _put_enum(out, f_time_in_force, ProtoOATimeInForce, "ProtoOANewOrderReq.time_in_force")
 
     f_expiration_timestamp = msg.expiration_timestamp
     if f_expiration_timestamp is not None:
@@ -2917,7 +2938,9 @@ def _encode_ProtoOANewOrderReq(msg: ProtoOANewOrderReq) -> bytes:
     f_stop_trigger_method = msg.stop_trigger_method
     if f_stop_trigger_method is not None:
         out += b"\xb8\x01"
-        _put_enum(out, f_stop_trigger_method, "ProtoOANewOrderReq.stop_trigger_method")
+        _put_enum(
+            out, f_stop_trigger_method, ProtoOAOrderTriggerMethod, "ProtoOANewOrderReq.stop_trigger_method"
+        )
 
     return bytes(out)
 
@@ -3056,11 +3079,11 @@ class ProtoOAExecutionEvent(_wire.Message):
 def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExecutionEvent:
     f_ctid_trader_account_id: int | None = None
     f_execution_type: ProtoOAExecutionType | None = None
-    f_position: ProtoOAPosition | None = None
-    f_order: ProtoOAOrder | None = None
-    f_deal: ProtoOADeal | None = None
-    f_bonus_deposit_withdraw: ProtoOABonusDepositWithdraw | None = None
-    f_deposit_withdraw: ProtoOADepositWithdraw | None = None
+    r_position: tuple[int, ...] | None = None
+    r_order: tuple[int, ...] | None = None
+    r_deal: tuple[int, ...] | None = None
+    r_bonus_deposit_withdraw: tuple[int, ...] | None = None
+    r_deposit_withdraw: tuple[int, ...] | None = None
     f_error_code: str | None = None
     f_is_server_event: bool | None = None
     start = pos
@@ -3070,6 +3093,8 @@ def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExec
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -3137,7 +3162,7 @@ def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExec
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_position = _decode_ProtoOAPosition(buf, pos, e)
+            r_position = (pos, e) if r_position is None else (*r_position, pos, e)
             pos = e
 
         if pos < end and buf[pos] == 42:
@@ -3149,7 +3174,7 @@ def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExec
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_order = _decode_ProtoOAOrder(buf, pos, e)
+            r_order = (pos, e) if r_order is None else (*r_order, pos, e)
             pos = e
 
         if pos < end and buf[pos] == 50:
@@ -3161,7 +3186,7 @@ def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExec
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_deal = _decode_ProtoOADeal(buf, pos, e)
+            r_deal = (pos, e) if r_deal is None else (*r_deal, pos, e)
             pos = e
 
         if pos < end and buf[pos] == 58:
@@ -3173,7 +3198,9 @@ def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExec
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_bonus_deposit_withdraw = _decode_ProtoOABonusDepositWithdraw(buf, pos, e)
+            r_bonus_deposit_withdraw = (
+                (pos, e) if r_bonus_deposit_withdraw is None else (*r_bonus_deposit_withdraw, pos, e)
+            )
             pos = e
 
         if pos < end and buf[pos] == 66:
@@ -3185,7 +3212,7 @@ def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExec
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_deposit_withdraw = _decode_ProtoOADepositWithdraw(buf, pos, e)
+            r_deposit_withdraw = (pos, e) if r_deposit_withdraw is None else (*r_deposit_withdraw, pos, e)
             pos = e
 
         if pos < end and buf[pos] == 74:
@@ -3292,7 +3319,7 @@ def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExec
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_position = _decode_ProtoOAPosition(buf, pos, e)
+                r_position = (pos, e) if r_position is None else (*r_position, pos, e)
                 pos = e
 
             elif tag == 42:
@@ -3304,7 +3331,7 @@ def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExec
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_order = _decode_ProtoOAOrder(buf, pos, e)
+                r_order = (pos, e) if r_order is None else (*r_order, pos, e)
                 pos = e
 
             elif tag == 50:
@@ -3316,7 +3343,7 @@ def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExec
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_deal = _decode_ProtoOADeal(buf, pos, e)
+                r_deal = (pos, e) if r_deal is None else (*r_deal, pos, e)
                 pos = e
 
             elif tag == 58:
@@ -3328,7 +3355,9 @@ def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExec
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_bonus_deposit_withdraw = _decode_ProtoOABonusDepositWithdraw(buf, pos, e)
+                r_bonus_deposit_withdraw = (
+                    (pos, e) if r_bonus_deposit_withdraw is None else (*r_bonus_deposit_withdraw, pos, e)
+                )
                 pos = e
 
             elif tag == 66:
@@ -3340,7 +3369,7 @@ def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExec
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_deposit_withdraw = _decode_ProtoOADepositWithdraw(buf, pos, e)
+                r_deposit_withdraw = (pos, e) if r_deposit_withdraw is None else (*r_deposit_withdraw, pos, e)
                 pos = e
 
             elif tag == 74:
@@ -3381,6 +3410,19 @@ def _decode_ProtoOAExecutionEvent(buf: bytes, pos: int, end: int) -> ProtoOAExec
         raise _decode_error(ProtoOAExecutionEvent, buf, start, end, exc) from None
     if pos != end:
         raise _trailing_garbage("ProtoOAExecutionEvent")
+    f_position = None if r_position is None else _decode_merged(_decode_ProtoOAPosition, buf, r_position)
+    f_order = None if r_order is None else _decode_merged(_decode_ProtoOAOrder, buf, r_order)
+    f_deal = None if r_deal is None else _decode_merged(_decode_ProtoOADeal, buf, r_deal)
+    f_bonus_deposit_withdraw = (
+        None
+        if r_bonus_deposit_withdraw is None
+        else _decode_merged(_decode_ProtoOABonusDepositWithdraw, buf, r_bonus_deposit_withdraw)
+    )
+    f_deposit_withdraw = (
+        None
+        if r_deposit_withdraw is None
+        else _decode_merged(_decode_ProtoOADepositWithdraw, buf, r_deposit_withdraw)
+    )
     if f_ctid_trader_account_id is None:
         raise _missing_required("ProtoOAExecutionEvent", "ctidTraderAccountId")
     if f_execution_type is None:
@@ -3410,7 +3452,7 @@ def _encode_ProtoOAExecutionEvent(msg: ProtoOAExecutionEvent) -> bytes:
     if f_execution_type is None:
         raise _required("ProtoOAExecutionEvent", "execution_type")
     out += b"\x18"
-    _put_enum(out, f_execution_type, "ProtoOAExecutionEvent.execution_type")
+    _put_enum(out, f_execution_type, ProtoOAExecutionType, "ProtoOAExecutionEvent.execution_type")
 
     f_position = msg.position
     if f_position is not None:
@@ -3541,6 +3583,8 @@ def _decode_ProtoOACancelOrderReq(buf: bytes, pos: int, end: int) -> ProtoOACanc
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -3909,6 +3953,8 @@ def _decode_ProtoOAAmendOrderReq(buf: bytes, pos: int, end: int) -> ProtoOAAmend
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -4590,7 +4636,9 @@ def _encode_ProtoOAAmendOrderReq(msg: ProtoOAAmendOrderReq) -> bytes:
     f_stop_trigger_method = msg.stop_trigger_method
     if f_stop_trigger_method is not None:
         out += b"x"
-        _put_enum(out, f_stop_trigger_method, "ProtoOAAmendOrderReq.stop_trigger_method")
+        _put_enum(
+            out, f_stop_trigger_method, ProtoOAOrderTriggerMethod, "ProtoOAAmendOrderReq.stop_trigger_method"
+        )
 
     return bytes(out)
 
@@ -4730,6 +4778,8 @@ def _decode_ProtoOAAmendPositionSLTPReq(buf: bytes, pos: int, end: int) -> Proto
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -5065,7 +5115,12 @@ def _encode_ProtoOAAmendPositionSLTPReq(msg: ProtoOAAmendPositionSLTPReq) -> byt
     f_stop_loss_trigger_method = msg.stop_loss_trigger_method
     if f_stop_loss_trigger_method is not None:
         out += b"H"
-        _put_enum(out, f_stop_loss_trigger_method, "ProtoOAAmendPositionSLTPReq.stop_loss_trigger_method")
+        _put_enum(
+            out,
+            f_stop_loss_trigger_method,
+            ProtoOAOrderTriggerMethod,
+            "ProtoOAAmendPositionSLTPReq.stop_loss_trigger_method",
+        )
 
     return bytes(out)
 
@@ -5163,6 +5218,8 @@ def _decode_ProtoOAClosePositionReq(buf: bytes, pos: int, end: int) -> ProtoOACl
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -5500,6 +5557,8 @@ def _decode_ProtoOATrailingSLChangedEvent(buf: bytes, pos: int, end: int) -> Pro
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -5891,6 +5950,8 @@ def _decode_ProtoOAAssetListReq(buf: bytes, pos: int, end: int) -> ProtoOAAssetL
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -6065,6 +6126,8 @@ def _decode_ProtoOAAssetListRes(buf: bytes, pos: int, end: int) -> ProtoOAAssetL
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -6272,6 +6335,8 @@ def _decode_ProtoOASymbolsListReq(buf: bytes, pos: int, end: int) -> ProtoOASymb
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -6505,6 +6570,8 @@ def _decode_ProtoOASymbolsListRes(buf: bytes, pos: int, end: int) -> ProtoOASymb
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -6739,6 +6806,8 @@ def _decode_ProtoOASymbolByIdReq(buf: bytes, pos: int, end: int) -> ProtoOASymbo
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -7030,6 +7099,8 @@ def _decode_ProtoOASymbolByIdRes(buf: bytes, pos: int, end: int) -> ProtoOASymbo
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -7273,6 +7344,8 @@ def _decode_ProtoOASymbolsForConversionReq(buf: bytes, pos: int, end: int) -> Pr
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -7587,6 +7660,8 @@ def _decode_ProtoOASymbolsForConversionRes(buf: bytes, pos: int, end: int) -> Pr
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -7790,6 +7865,8 @@ def _decode_ProtoOASymbolChangedEvent(buf: bytes, pos: int, end: int) -> ProtoOA
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -8055,6 +8132,8 @@ def _decode_ProtoOAAssetClassListReq(buf: bytes, pos: int, end: int) -> ProtoOAA
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -8231,6 +8310,8 @@ def _decode_ProtoOAAssetClassListRes(buf: bytes, pos: int, end: int) -> ProtoOAA
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -8419,6 +8500,8 @@ def _decode_ProtoOATraderReq(buf: bytes, pos: int, end: int) -> ProtoOATraderReq
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -8585,7 +8668,7 @@ class ProtoOATraderRes(_wire.Message):
 
 def _decode_ProtoOATraderRes(buf: bytes, pos: int, end: int) -> ProtoOATraderRes:
     f_ctid_trader_account_id: int | None = None
-    f_trader: ProtoOATrader | None = None
+    r_trader: tuple[int, ...] | None = None
     start = pos
     try:
         if pos < end and buf[pos] == 8:
@@ -8593,6 +8676,8 @@ def _decode_ProtoOATraderRes(buf: bytes, pos: int, end: int) -> ProtoOATraderRes
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -8634,7 +8719,7 @@ def _decode_ProtoOATraderRes(buf: bytes, pos: int, end: int) -> ProtoOATraderRes
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_trader = _decode_ProtoOATrader(buf, pos, e)
+            r_trader = (pos, e) if r_trader is None else (*r_trader, pos, e)
             pos = e
 
         while pos < end:
@@ -8683,7 +8768,7 @@ def _decode_ProtoOATraderRes(buf: bytes, pos: int, end: int) -> ProtoOATraderRes
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_trader = _decode_ProtoOATrader(buf, pos, e)
+                r_trader = (pos, e) if r_trader is None else (*r_trader, pos, e)
                 pos = e
 
             else:
@@ -8692,6 +8777,7 @@ def _decode_ProtoOATraderRes(buf: bytes, pos: int, end: int) -> ProtoOATraderRes
         raise _decode_error(ProtoOATraderRes, buf, start, end, exc) from None
     if pos != end:
         raise _trailing_garbage("ProtoOATraderRes")
+    f_trader = None if r_trader is None else _decode_merged(_decode_ProtoOATrader, buf, r_trader)
     if f_ctid_trader_account_id is None:
         raise _missing_required("ProtoOATraderRes", "ctidTraderAccountId")
     if f_trader is None:
@@ -8792,7 +8878,7 @@ class ProtoOATraderUpdatedEvent(_wire.Message):
 
 def _decode_ProtoOATraderUpdatedEvent(buf: bytes, pos: int, end: int) -> ProtoOATraderUpdatedEvent:
     f_ctid_trader_account_id: int | None = None
-    f_trader: ProtoOATrader | None = None
+    r_trader: tuple[int, ...] | None = None
     start = pos
     try:
         if pos < end and buf[pos] == 8:
@@ -8800,6 +8886,8 @@ def _decode_ProtoOATraderUpdatedEvent(buf: bytes, pos: int, end: int) -> ProtoOA
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -8841,7 +8929,7 @@ def _decode_ProtoOATraderUpdatedEvent(buf: bytes, pos: int, end: int) -> ProtoOA
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_trader = _decode_ProtoOATrader(buf, pos, e)
+            r_trader = (pos, e) if r_trader is None else (*r_trader, pos, e)
             pos = e
 
         while pos < end:
@@ -8890,7 +8978,7 @@ def _decode_ProtoOATraderUpdatedEvent(buf: bytes, pos: int, end: int) -> ProtoOA
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_trader = _decode_ProtoOATrader(buf, pos, e)
+                r_trader = (pos, e) if r_trader is None else (*r_trader, pos, e)
                 pos = e
 
             else:
@@ -8899,6 +8987,7 @@ def _decode_ProtoOATraderUpdatedEvent(buf: bytes, pos: int, end: int) -> ProtoOA
         raise _decode_error(ProtoOATraderUpdatedEvent, buf, start, end, exc) from None
     if pos != end:
         raise _trailing_garbage("ProtoOATraderUpdatedEvent")
+    f_trader = None if r_trader is None else _decode_merged(_decode_ProtoOATrader, buf, r_trader)
     if f_ctid_trader_account_id is None:
         raise _missing_required("ProtoOATraderUpdatedEvent", "ctidTraderAccountId")
     if f_trader is None:
@@ -9011,6 +9100,8 @@ def _decode_ProtoOAReconcileReq(buf: bytes, pos: int, end: int) -> ProtoOAReconc
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -9242,6 +9333,8 @@ def _decode_ProtoOAReconcileRes(buf: bytes, pos: int, end: int) -> ProtoOAReconc
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -9501,6 +9594,8 @@ def _decode_ProtoOAOrderErrorEvent(buf: bytes, pos: int, end: int) -> ProtoOAOrd
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
             pos += 2
@@ -9759,12 +9854,6 @@ def _decode_ProtoOAOrderErrorEvent(buf: bytes, pos: int, end: int) -> ProtoOAOrd
 
 def _encode_ProtoOAOrderErrorEvent(msg: ProtoOAOrderErrorEvent) -> bytes:
     out = bytearray()
-    f_ctid_trader_account_id = msg.ctid_trader_account_id
-    if f_ctid_trader_account_id is None:
-        raise _required("ProtoOAOrderErrorEvent", "ctid_trader_account_id")
-    out += b"("
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderErrorEvent.ctid_trader_account_id")
-
     f_error_code = msg.error_code
     if f_error_code is None:
         raise _required("ProtoOAOrderErrorEvent", "error_code")
@@ -9775,6 +9864,12 @@ def _encode_ProtoOAOrderErrorEvent(msg: ProtoOAOrderErrorEvent) -> bytes:
     if f_order_id is not None:
         out += b"\x18"
         _put_int64(out, f_order_id, "ProtoOAOrderErrorEvent.order_id")
+
+    f_ctid_trader_account_id = msg.ctid_trader_account_id
+    if f_ctid_trader_account_id is None:
+        raise _required("ProtoOAOrderErrorEvent", "ctid_trader_account_id")
+    out += b"("
+    _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderErrorEvent.ctid_trader_account_id")
 
     f_position_id = msg.position_id
     if f_position_id is not None:
@@ -9890,6 +9985,8 @@ def _decode_ProtoOADealListReq(buf: bytes, pos: int, end: int) -> ProtoOADealLis
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -10253,6 +10350,8 @@ def _decode_ProtoOADealListRes(buf: bytes, pos: int, end: int) -> ProtoOADealLis
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -10516,6 +10615,8 @@ def _decode_ProtoOAOrderListReq(buf: bytes, pos: int, end: int) -> ProtoOAOrderL
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -10831,6 +10932,8 @@ def _decode_ProtoOAOrderListRes(buf: bytes, pos: int, end: int) -> ProtoOAOrderL
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -11094,6 +11197,8 @@ def _decode_ProtoOAExpectedMarginReq(buf: bytes, pos: int, end: int) -> ProtoOAE
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -11454,6 +11559,8 @@ def _decode_ProtoOAExpectedMarginRes(buf: bytes, pos: int, end: int) -> ProtoOAE
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -11721,6 +11828,8 @@ def _decode_ProtoOAMarginChangedEvent(buf: bytes, pos: int, end: int) -> ProtoOA
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -12082,6 +12191,8 @@ def _decode_ProtoOACashFlowHistoryListReq(buf: bytes, pos: int, end: int) -> Pro
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -12396,6 +12507,8 @@ def _decode_ProtoOACashFlowHistoryListRes(buf: bytes, pos: int, end: int) -> Pro
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -12589,6 +12702,8 @@ def _decode_ProtoOAGetAccountListByAccessTokenReq(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
             pos += 2
@@ -12741,6 +12856,8 @@ def _decode_ProtoOAGetAccountListByAccessTokenRes(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
             pos += 2
@@ -12872,7 +12989,12 @@ def _encode_ProtoOAGetAccountListByAccessTokenRes(msg: ProtoOAGetAccountListByAc
     f_permission_scope = msg.permission_scope
     if f_permission_scope is not None:
         out += b"\x18"
-        _put_enum(out, f_permission_scope, "ProtoOAGetAccountListByAccessTokenRes.permission_scope")
+        _put_enum(
+            out,
+            f_permission_scope,
+            ProtoOAClientPermissionScope,
+            "ProtoOAGetAccountListByAccessTokenRes.permission_scope",
+        )
 
     for item in _check_list(
         msg.ctid_trader_account, "ProtoOAGetAccountListByAccessTokenRes.ctid_trader_account"
@@ -12951,6 +13073,8 @@ def _decode_ProtoOARefreshTokenReq(buf: bytes, pos: int, end: int) -> ProtoOARef
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
             pos += 2
@@ -13103,6 +13227,8 @@ def _decode_ProtoOARefreshTokenRes(buf: bytes, pos: int, end: int) -> ProtoOARef
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
             pos += 2
@@ -13385,6 +13511,8 @@ def _decode_ProtoOASubscribeSpotsReq(buf: bytes, pos: int, end: int) -> ProtoOAS
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -13694,6 +13822,8 @@ def _decode_ProtoOASubscribeSpotsRes(buf: bytes, pos: int, end: int) -> ProtoOAS
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -13870,6 +14000,8 @@ def _decode_ProtoOAUnsubscribeSpotsReq(buf: bytes, pos: int, end: int) -> ProtoO
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -14133,6 +14265,8 @@ def _decode_ProtoOAUnsubscribeSpotsRes(buf: bytes, pos: int, end: int) -> ProtoO
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -14354,6 +14488,8 @@ def _decode_ProtoOASpotEvent(buf: bytes, pos: int, end: int) -> ProtoOASpotEvent
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -14883,6 +15019,8 @@ def _decode_ProtoOASubscribeLiveTrendbarReq(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -15095,7 +15233,7 @@ def _encode_ProtoOASubscribeLiveTrendbarReq(msg: ProtoOASubscribeLiveTrendbarReq
     if f_period is None:
         raise _required("ProtoOASubscribeLiveTrendbarReq", "period")
     out += b"\x18"
-    _put_enum(out, f_period, "ProtoOASubscribeLiveTrendbarReq.period")
+    _put_enum(out, f_period, ProtoOATrendbarPeriod, "ProtoOASubscribeLiveTrendbarReq.period")
 
     f_symbol_id = msg.symbol_id
     if f_symbol_id is None:
@@ -15172,6 +15310,8 @@ def _decode_ProtoOASubscribeLiveTrendbarRes(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -15359,6 +15499,8 @@ def _decode_ProtoOAUnsubscribeLiveTrendbarReq(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -15571,7 +15713,7 @@ def _encode_ProtoOAUnsubscribeLiveTrendbarReq(msg: ProtoOAUnsubscribeLiveTrendba
     if f_period is None:
         raise _required("ProtoOAUnsubscribeLiveTrendbarReq", "period")
     out += b"\x18"
-    _put_enum(out, f_period, "ProtoOAUnsubscribeLiveTrendbarReq.period")
+    _put_enum(out, f_period, ProtoOATrendbarPeriod, "ProtoOAUnsubscribeLiveTrendbarReq.period")
 
     f_symbol_id = msg.symbol_id
     if f_symbol_id is None:
@@ -15648,6 +15790,8 @@ def _decode_ProtoOAUnsubscribeLiveTrendbarRes(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -15860,6 +16004,8 @@ def _decode_ProtoOAGetTrendbarsReq(buf: bytes, pos: int, end: int) -> ProtoOAGet
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -16243,7 +16389,7 @@ def _encode_ProtoOAGetTrendbarsReq(msg: ProtoOAGetTrendbarsReq) -> bytes:
     if f_period is None:
         raise _required("ProtoOAGetTrendbarsReq", "period")
     out += b"("
-    _put_enum(out, f_period, "ProtoOAGetTrendbarsReq.period")
+    _put_enum(out, f_period, ProtoOATrendbarPeriod, "ProtoOAGetTrendbarsReq.period")
 
     f_symbol_id = msg.symbol_id
     if f_symbol_id is None:
@@ -16378,6 +16524,8 @@ def _decode_ProtoOAGetTrendbarsRes(buf: bytes, pos: int, end: int) -> ProtoOAGet
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -16715,7 +16863,7 @@ def _encode_ProtoOAGetTrendbarsRes(msg: ProtoOAGetTrendbarsRes) -> bytes:
     if f_period is None:
         raise _required("ProtoOAGetTrendbarsRes", "period")
     out += b"\x18"
-    _put_enum(out, f_period, "ProtoOAGetTrendbarsRes.period")
+    _put_enum(out, f_period, ProtoOATrendbarPeriod, "ProtoOAGetTrendbarsRes.period")
 
     f_timestamp = msg.timestamp
     if f_timestamp is not None:
@@ -16849,6 +16997,8 @@ def _decode_ProtoOAGetTickDataReq(buf: bytes, pos: int, end: int) -> ProtoOAGetT
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -17189,7 +17339,7 @@ def _encode_ProtoOAGetTickDataReq(msg: ProtoOAGetTickDataReq) -> bytes:
     if f_type_ is None:
         raise _required("ProtoOAGetTickDataReq", "type_")
     out += b" "
-    _put_enum(out, f_type_, "ProtoOAGetTickDataReq.type_")
+    _put_enum(out, f_type_, ProtoOAQuoteType, "ProtoOAGetTickDataReq.type_")
 
     f_from_timestamp = msg.from_timestamp
     if f_from_timestamp is not None:
@@ -17296,6 +17446,8 @@ def _decode_ProtoOAGetTickDataRes(buf: bytes, pos: int, end: int) -> ProtoOAGetT
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -17535,6 +17687,8 @@ def _decode_ProtoOAGetCtidProfileByTokenReq(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
             pos += 2
@@ -17646,7 +17800,7 @@ class ProtoOAGetCtidProfileByTokenRes(_wire.Message):
 def _decode_ProtoOAGetCtidProfileByTokenRes(
     buf: bytes, pos: int, end: int
 ) -> ProtoOAGetCtidProfileByTokenRes:
-    f_profile: ProtoOACtidProfile | None = None
+    r_profile: tuple[int, ...] | None = None
     start = pos
     try:
         if pos < end and buf[pos] == 8:
@@ -17654,6 +17808,8 @@ def _decode_ProtoOAGetCtidProfileByTokenRes(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 18:
             n = buf[pos + 1]
             pos += 2
@@ -17663,7 +17819,7 @@ def _decode_ProtoOAGetCtidProfileByTokenRes(
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_profile = _decode_ProtoOACtidProfile(buf, pos, e)
+            r_profile = (pos, e) if r_profile is None else (*r_profile, pos, e)
             pos = e
 
         while pos < end:
@@ -17680,7 +17836,7 @@ def _decode_ProtoOAGetCtidProfileByTokenRes(
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_profile = _decode_ProtoOACtidProfile(buf, pos, e)
+                r_profile = (pos, e) if r_profile is None else (*r_profile, pos, e)
                 pos = e
 
             else:
@@ -17689,6 +17845,7 @@ def _decode_ProtoOAGetCtidProfileByTokenRes(
         raise _decode_error(ProtoOAGetCtidProfileByTokenRes, buf, start, end, exc) from None
     if pos != end:
         raise _trailing_garbage("ProtoOAGetCtidProfileByTokenRes")
+    f_profile = None if r_profile is None else _decode_merged(_decode_ProtoOACtidProfile, buf, r_profile)
     if f_profile is None:
         raise _missing_required("ProtoOAGetCtidProfileByTokenRes", "profile")
     msg = _new(ProtoOAGetCtidProfileByTokenRes)
@@ -17810,6 +17967,8 @@ def _decode_ProtoOADepthEvent(buf: bytes, pos: int, end: int) -> ProtoOADepthEve
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -18185,6 +18344,8 @@ def _decode_ProtoOASubscribeDepthQuotesReq(buf: bytes, pos: int, end: int) -> Pr
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -18448,6 +18609,8 @@ def _decode_ProtoOASubscribeDepthQuotesRes(buf: bytes, pos: int, end: int) -> Pr
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -18626,6 +18789,8 @@ def _decode_ProtoOAUnsubscribeDepthQuotesReq(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -18891,6 +19056,8 @@ def _decode_ProtoOAUnsubscribeDepthQuotesRes(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -19050,6 +19217,8 @@ def _decode_ProtoOASymbolCategoryListReq(buf: bytes, pos: int, end: int) -> Prot
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -19226,6 +19395,8 @@ def _decode_ProtoOASymbolCategoryListRes(buf: bytes, pos: int, end: int) -> Prot
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -19414,6 +19585,8 @@ def _decode_ProtoOAAccountLogoutReq(buf: bytes, pos: int, end: int) -> ProtoOAAc
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -19571,6 +19744,8 @@ def _decode_ProtoOAAccountLogoutRes(buf: bytes, pos: int, end: int) -> ProtoOAAc
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -19728,6 +19903,8 @@ def _decode_ProtoOAAccountDisconnectEvent(buf: bytes, pos: int, end: int) -> Pro
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -19887,6 +20064,8 @@ def _decode_ProtoOAMarginCallListReq(buf: bytes, pos: int, end: int) -> ProtoOAM
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -20046,6 +20225,8 @@ def _decode_ProtoOAMarginCallListRes(buf: bytes, pos: int, end: int) -> ProtoOAM
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         while pos < end and buf[pos] == 18:
             n = buf[pos + 1]
             pos += 2
@@ -20170,7 +20351,7 @@ class ProtoOAMarginCallUpdateReq(_wire.Request["ProtoOAMarginCallUpdateRes"]):
 
 def _decode_ProtoOAMarginCallUpdateReq(buf: bytes, pos: int, end: int) -> ProtoOAMarginCallUpdateReq:
     f_ctid_trader_account_id: int | None = None
-    f_margin_call: ProtoOAMarginCall | None = None
+    r_margin_call: tuple[int, ...] | None = None
     start = pos
     try:
         if pos < end and buf[pos] == 8:
@@ -20178,6 +20359,8 @@ def _decode_ProtoOAMarginCallUpdateReq(buf: bytes, pos: int, end: int) -> ProtoO
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -20219,7 +20402,7 @@ def _decode_ProtoOAMarginCallUpdateReq(buf: bytes, pos: int, end: int) -> ProtoO
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_margin_call = _decode_ProtoOAMarginCall(buf, pos, e)
+            r_margin_call = (pos, e) if r_margin_call is None else (*r_margin_call, pos, e)
             pos = e
 
         while pos < end:
@@ -20268,7 +20451,7 @@ def _decode_ProtoOAMarginCallUpdateReq(buf: bytes, pos: int, end: int) -> ProtoO
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_margin_call = _decode_ProtoOAMarginCall(buf, pos, e)
+                r_margin_call = (pos, e) if r_margin_call is None else (*r_margin_call, pos, e)
                 pos = e
 
             else:
@@ -20277,6 +20460,9 @@ def _decode_ProtoOAMarginCallUpdateReq(buf: bytes, pos: int, end: int) -> ProtoO
         raise _decode_error(ProtoOAMarginCallUpdateReq, buf, start, end, exc) from None
     if pos != end:
         raise _trailing_garbage("ProtoOAMarginCallUpdateReq")
+    f_margin_call = (
+        None if r_margin_call is None else _decode_merged(_decode_ProtoOAMarginCall, buf, r_margin_call)
+    )
     if f_ctid_trader_account_id is None:
         raise _missing_required("ProtoOAMarginCallUpdateReq", "ctidTraderAccountId")
     if f_margin_call is None:
@@ -20362,6 +20548,8 @@ def _decode_ProtoOAMarginCallUpdateRes(buf: bytes, pos: int, end: int) -> ProtoO
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         while pos < end:
             tag = buf[pos]
             pos += 1
@@ -20454,7 +20642,7 @@ class ProtoOAMarginCallUpdateEvent(_wire.Message):
 
 def _decode_ProtoOAMarginCallUpdateEvent(buf: bytes, pos: int, end: int) -> ProtoOAMarginCallUpdateEvent:
     f_ctid_trader_account_id: int | None = None
-    f_margin_call: ProtoOAMarginCall | None = None
+    r_margin_call: tuple[int, ...] | None = None
     start = pos
     try:
         if pos < end and buf[pos] == 8:
@@ -20462,6 +20650,8 @@ def _decode_ProtoOAMarginCallUpdateEvent(buf: bytes, pos: int, end: int) -> Prot
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -20503,7 +20693,7 @@ def _decode_ProtoOAMarginCallUpdateEvent(buf: bytes, pos: int, end: int) -> Prot
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_margin_call = _decode_ProtoOAMarginCall(buf, pos, e)
+            r_margin_call = (pos, e) if r_margin_call is None else (*r_margin_call, pos, e)
             pos = e
 
         while pos < end:
@@ -20552,7 +20742,7 @@ def _decode_ProtoOAMarginCallUpdateEvent(buf: bytes, pos: int, end: int) -> Prot
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_margin_call = _decode_ProtoOAMarginCall(buf, pos, e)
+                r_margin_call = (pos, e) if r_margin_call is None else (*r_margin_call, pos, e)
                 pos = e
 
             else:
@@ -20561,6 +20751,9 @@ def _decode_ProtoOAMarginCallUpdateEvent(buf: bytes, pos: int, end: int) -> Prot
         raise _decode_error(ProtoOAMarginCallUpdateEvent, buf, start, end, exc) from None
     if pos != end:
         raise _trailing_garbage("ProtoOAMarginCallUpdateEvent")
+    f_margin_call = (
+        None if r_margin_call is None else _decode_merged(_decode_ProtoOAMarginCall, buf, r_margin_call)
+    )
     if f_ctid_trader_account_id is None:
         raise _missing_required("ProtoOAMarginCallUpdateEvent", "ctidTraderAccountId")
     if f_margin_call is None:
@@ -20661,7 +20854,7 @@ class ProtoOAMarginCallTriggerEvent(_wire.Message):
 
 def _decode_ProtoOAMarginCallTriggerEvent(buf: bytes, pos: int, end: int) -> ProtoOAMarginCallTriggerEvent:
     f_ctid_trader_account_id: int | None = None
-    f_margin_call: ProtoOAMarginCall | None = None
+    r_margin_call: tuple[int, ...] | None = None
     start = pos
     try:
         if pos < end and buf[pos] == 8:
@@ -20669,6 +20862,8 @@ def _decode_ProtoOAMarginCallTriggerEvent(buf: bytes, pos: int, end: int) -> Pro
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -20710,7 +20905,7 @@ def _decode_ProtoOAMarginCallTriggerEvent(buf: bytes, pos: int, end: int) -> Pro
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_margin_call = _decode_ProtoOAMarginCall(buf, pos, e)
+            r_margin_call = (pos, e) if r_margin_call is None else (*r_margin_call, pos, e)
             pos = e
 
         while pos < end:
@@ -20759,7 +20954,7 @@ def _decode_ProtoOAMarginCallTriggerEvent(buf: bytes, pos: int, end: int) -> Pro
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_margin_call = _decode_ProtoOAMarginCall(buf, pos, e)
+                r_margin_call = (pos, e) if r_margin_call is None else (*r_margin_call, pos, e)
                 pos = e
 
             else:
@@ -20768,6 +20963,9 @@ def _decode_ProtoOAMarginCallTriggerEvent(buf: bytes, pos: int, end: int) -> Pro
         raise _decode_error(ProtoOAMarginCallTriggerEvent, buf, start, end, exc) from None
     if pos != end:
         raise _trailing_garbage("ProtoOAMarginCallTriggerEvent")
+    f_margin_call = (
+        None if r_margin_call is None else _decode_merged(_decode_ProtoOAMarginCall, buf, r_margin_call)
+    )
     if f_ctid_trader_account_id is None:
         raise _missing_required("ProtoOAMarginCallTriggerEvent", "ctidTraderAccountId")
     if f_margin_call is None:
@@ -20880,6 +21078,8 @@ def _decode_ProtoOAGetDynamicLeverageByIDReq(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -21117,7 +21317,7 @@ def _decode_ProtoOAGetDynamicLeverageByIDRes(
     buf: bytes, pos: int, end: int
 ) -> ProtoOAGetDynamicLeverageByIDRes:
     f_ctid_trader_account_id: int | None = None
-    f_leverage: ProtoOADynamicLeverage | None = None
+    r_leverage: tuple[int, ...] | None = None
     start = pos
     try:
         if pos < end and buf[pos] == 8:
@@ -21125,6 +21325,8 @@ def _decode_ProtoOAGetDynamicLeverageByIDRes(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -21166,7 +21368,7 @@ def _decode_ProtoOAGetDynamicLeverageByIDRes(
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_leverage = _decode_ProtoOADynamicLeverage(buf, pos, e)
+            r_leverage = (pos, e) if r_leverage is None else (*r_leverage, pos, e)
             pos = e
 
         while pos < end:
@@ -21215,7 +21417,7 @@ def _decode_ProtoOAGetDynamicLeverageByIDRes(
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_leverage = _decode_ProtoOADynamicLeverage(buf, pos, e)
+                r_leverage = (pos, e) if r_leverage is None else (*r_leverage, pos, e)
                 pos = e
 
             else:
@@ -21224,6 +21426,9 @@ def _decode_ProtoOAGetDynamicLeverageByIDRes(
         raise _decode_error(ProtoOAGetDynamicLeverageByIDRes, buf, start, end, exc) from None
     if pos != end:
         raise _trailing_garbage("ProtoOAGetDynamicLeverageByIDRes")
+    f_leverage = (
+        None if r_leverage is None else _decode_merged(_decode_ProtoOADynamicLeverage, buf, r_leverage)
+    )
     if f_ctid_trader_account_id is None:
         raise _missing_required("ProtoOAGetDynamicLeverageByIDRes", "ctidTraderAccountId")
     if f_leverage is None:
@@ -21352,6 +21557,8 @@ def _decode_ProtoOADealListByPositionIdReq(buf: bytes, pos: int, end: int) -> Pr
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -21736,6 +21943,8 @@ def _decode_ProtoOADealListByPositionIdRes(buf: bytes, pos: int, end: int) -> Pr
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -21990,6 +22199,8 @@ def _decode_ProtoOAOrderDetailsReq(buf: bytes, pos: int, end: int) -> ProtoOAOrd
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -22233,7 +22444,7 @@ class ProtoOAOrderDetailsRes(_wire.Message):
 
 def _decode_ProtoOAOrderDetailsRes(buf: bytes, pos: int, end: int) -> ProtoOAOrderDetailsRes:
     f_ctid_trader_account_id: int | None = None
-    f_order: ProtoOAOrder | None = None
+    r_order: tuple[int, ...] | None = None
     f_deal: list[ProtoOADeal] = []
     start = pos
     try:
@@ -22242,6 +22453,8 @@ def _decode_ProtoOAOrderDetailsRes(buf: bytes, pos: int, end: int) -> ProtoOAOrd
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -22283,7 +22496,7 @@ def _decode_ProtoOAOrderDetailsRes(buf: bytes, pos: int, end: int) -> ProtoOAOrd
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_order = _decode_ProtoOAOrder(buf, pos, e)
+            r_order = (pos, e) if r_order is None else (*r_order, pos, e)
             pos = e
 
         while pos < end and buf[pos] == 34:
@@ -22344,7 +22557,7 @@ def _decode_ProtoOAOrderDetailsRes(buf: bytes, pos: int, end: int) -> ProtoOAOrd
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_order = _decode_ProtoOAOrder(buf, pos, e)
+                r_order = (pos, e) if r_order is None else (*r_order, pos, e)
                 pos = e
 
             elif tag == 34:
@@ -22365,6 +22578,7 @@ def _decode_ProtoOAOrderDetailsRes(buf: bytes, pos: int, end: int) -> ProtoOAOrd
         raise _decode_error(ProtoOAOrderDetailsRes, buf, start, end, exc) from None
     if pos != end:
         raise _trailing_garbage("ProtoOAOrderDetailsRes")
+    f_order = None if r_order is None else _decode_merged(_decode_ProtoOAOrder, buf, r_order)
     if f_ctid_trader_account_id is None:
         raise _missing_required("ProtoOAOrderDetailsRes", "ctidTraderAccountId")
     if f_order is None:
@@ -22500,6 +22714,8 @@ def _decode_ProtoOAOrderListByPositionIdReq(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -22886,6 +23102,8 @@ def _decode_ProtoOAOrderListByPositionIdRes(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -23140,6 +23358,8 @@ def _decode_ProtoOADealOffsetListReq(buf: bytes, pos: int, end: int) -> ProtoOAD
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -23396,6 +23616,8 @@ def _decode_ProtoOADealOffsetListRes(buf: bytes, pos: int, end: int) -> ProtoOAD
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -23615,6 +23837,8 @@ def _decode_ProtoOAGetPositionUnrealizedPnLReq(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -23802,6 +24026,8 @@ def _decode_ProtoOAGetPositionUnrealizedPnLRes(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -24079,6 +24305,8 @@ def _decode_ProtoOAv1PnLChangeEvent(buf: bytes, pos: int, end: int) -> ProtoOAv1
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -24427,6 +24655,8 @@ def _decode_ProtoOAv1PnLChangeSubscribeReq(buf: bytes, pos: int, end: int) -> Pr
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -24584,6 +24814,8 @@ def _decode_ProtoOAv1PnLChangeSubscribeRes(buf: bytes, pos: int, end: int) -> Pr
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -24745,6 +24977,8 @@ def _decode_ProtoOAv1PnLChangeUnSubscribeReq(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2
@@ -24904,6 +25138,8 @@ def _decode_ProtoOAv1PnLChangeUnSubscribeRes(
             pos += 2
             while buf[pos - 1] >= 0x80:
                 pos += 1
+                if pos - start > 11:
+                    raise _WireError("varint longer than 10 bytes")
         if pos < end and buf[pos] == 16:
             f_ctid_trader_account_id = buf[pos + 1]
             pos += 2

@@ -29,6 +29,7 @@ from ctrader_sdk._wire import WireError as _WireError
 from ctrader_sdk._wire import as_bytes as _as_bytes
 from ctrader_sdk._wire import check_list as _check_list
 from ctrader_sdk._wire import decode_error as _decode_error
+from ctrader_sdk._wire import decode_merged as _decode_merged
 from ctrader_sdk._wire import missing_required as _missing_required
 from ctrader_sdk._wire import put_bool as _put_bool
 from ctrader_sdk._wire import put_double as _put_double
@@ -2854,7 +2855,7 @@ def _encode_ProtoOASymbol(msg: ProtoOASymbol) -> bytes:
     f_swap_rollover3_days = msg.swap_rollover3_days
     if f_swap_rollover3_days is not None:
         out += b"0"
-        _put_enum(out, f_swap_rollover3_days, "ProtoOASymbol.swap_rollover3_days")
+        _put_enum(out, f_swap_rollover3_days, ProtoOADayOfWeek, "ProtoOASymbol.swap_rollover3_days")
 
     f_swap_long = msg.swap_long
     if f_swap_long is not None:
@@ -2898,7 +2899,7 @@ def _encode_ProtoOASymbol(msg: ProtoOASymbol) -> bytes:
     f_commission_type = msg.commission_type
     if f_commission_type is not None:
         out += b"x"
-        _put_enum(out, f_commission_type, "ProtoOASymbol.commission_type")
+        _put_enum(out, f_commission_type, ProtoOACommissionType, "ProtoOASymbol.commission_type")
 
     f_sl_distance = msg.sl_distance
     if f_sl_distance is not None:
@@ -2923,7 +2924,7 @@ def _encode_ProtoOASymbol(msg: ProtoOASymbol) -> bytes:
     f_distance_set_in = msg.distance_set_in
     if f_distance_set_in is not None:
         out += b"\xa0\x01"
-        _put_enum(out, f_distance_set_in, "ProtoOASymbol.distance_set_in")
+        _put_enum(out, f_distance_set_in, ProtoOASymbolDistanceType, "ProtoOASymbol.distance_set_in")
 
     f_min_commission = msg.min_commission
     if f_min_commission is not None:
@@ -2933,7 +2934,7 @@ def _encode_ProtoOASymbol(msg: ProtoOASymbol) -> bytes:
     f_min_commission_type = msg.min_commission_type
     if f_min_commission_type is not None:
         out += b"\xb0\x01"
-        _put_enum(out, f_min_commission_type, "ProtoOASymbol.min_commission_type")
+        _put_enum(out, f_min_commission_type, ProtoOAMinCommissionType, "ProtoOASymbol.min_commission_type")
 
     f_min_commission_asset = msg.min_commission_asset
     if f_min_commission_asset is not None:
@@ -2958,17 +2959,21 @@ def _encode_ProtoOASymbol(msg: ProtoOASymbol) -> bytes:
     f_trading_mode = msg.trading_mode
     if f_trading_mode is not None:
         out += b"\xd8\x01"
-        _put_enum(out, f_trading_mode, "ProtoOASymbol.trading_mode")
+        _put_enum(out, f_trading_mode, ProtoOATradingMode, "ProtoOASymbol.trading_mode")
 
     f_rollover_commission3_days = msg.rollover_commission3_days
     if f_rollover_commission3_days is not None:
         out += b"\xe0\x01"
-        _put_enum(out, f_rollover_commission3_days, "ProtoOASymbol.rollover_commission3_days")
+        _put_enum(
+            out, f_rollover_commission3_days, ProtoOADayOfWeek, "ProtoOASymbol.rollover_commission3_days"
+        )
 
     f_swap_calculation_type = msg.swap_calculation_type
     if f_swap_calculation_type is not None:
         out += b"\xe8\x01"
-        _put_enum(out, f_swap_calculation_type, "ProtoOASymbol.swap_calculation_type")
+        _put_enum(
+            out, f_swap_calculation_type, ProtoOASwapCalculationType, "ProtoOASymbol.swap_calculation_type"
+        )
 
     f_lot_size = msg.lot_size
     if f_lot_size is not None:
@@ -5665,7 +5670,7 @@ def _encode_ProtoOATrader(msg: ProtoOATrader) -> bytes:
     f_access_rights = msg.access_rights
     if f_access_rights is not None:
         out += b"8"
-        _put_enum(out, f_access_rights, "ProtoOATrader.access_rights")
+        _put_enum(out, f_access_rights, ProtoOAAccessRights, "ProtoOATrader.access_rights")
 
     f_deposit_asset_id = msg.deposit_asset_id
     if f_deposit_asset_id is None:
@@ -5686,7 +5691,12 @@ def _encode_ProtoOATrader(msg: ProtoOATrader) -> bytes:
     f_total_margin_calculation_type = msg.total_margin_calculation_type
     if f_total_margin_calculation_type is not None:
         out += b"X"
-        _put_enum(out, f_total_margin_calculation_type, "ProtoOATrader.total_margin_calculation_type")
+        _put_enum(
+            out,
+            f_total_margin_calculation_type,
+            ProtoOATotalMarginCalculationType,
+            "ProtoOATrader.total_margin_calculation_type",
+        )
 
     f_max_leverage = msg.max_leverage
     if f_max_leverage is not None:
@@ -5706,7 +5716,7 @@ def _encode_ProtoOATrader(msg: ProtoOATrader) -> bytes:
     f_account_type = msg.account_type
     if f_account_type is not None:
         out += b"x"
-        _put_enum(out, f_account_type, "ProtoOATrader.account_type")
+        _put_enum(out, f_account_type, ProtoOAAccountType, "ProtoOATrader.account_type")
 
     f_broker_name = msg.broker_name
     if f_broker_name is not None:
@@ -5729,6 +5739,7 @@ def _encode_ProtoOATrader(msg: ProtoOATrader) -> bytes:
         _put_enum(
             out,
             f_limited_risk_margin_calculation_strategy,
+            ProtoOALimitedRiskMarginCalculationStrategy,
             "ProtoOATrader.limited_risk_margin_calculation_strategy",
         )
 
@@ -5745,7 +5756,7 @@ def _encode_ProtoOATrader(msg: ProtoOATrader) -> bytes:
     f_stop_out_strategy = msg.stop_out_strategy
     if f_stop_out_strategy is not None:
         out += b"\xb0\x01"
-        _put_enum(out, f_stop_out_strategy, "ProtoOATrader.stop_out_strategy")
+        _put_enum(out, f_stop_out_strategy, ProtoOAStopOutStrategy, "ProtoOATrader.stop_out_strategy")
 
     return bytes(out)
 
@@ -5940,7 +5951,7 @@ class ProtoOAPosition(_wire.Message):
 
 def _decode_ProtoOAPosition(buf: bytes, pos: int, end: int) -> ProtoOAPosition:
     f_position_id: int | None = None
-    f_trade_data: ProtoOATradeData | None = None
+    r_trade_data: tuple[int, ...] | None = None
     f_position_status: ProtoOAPositionStatus | None = None
     f_swap: int | None = None
     f_price: float | None = None
@@ -5996,7 +6007,7 @@ def _decode_ProtoOAPosition(buf: bytes, pos: int, end: int) -> ProtoOAPosition:
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_trade_data = _decode_ProtoOATradeData(buf, pos, e)
+            r_trade_data = (pos, e) if r_trade_data is None else (*r_trade_data, pos, e)
             pos = e
 
         if pos < end and buf[pos] == 24:
@@ -6300,7 +6311,7 @@ def _decode_ProtoOAPosition(buf: bytes, pos: int, end: int) -> ProtoOAPosition:
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_trade_data = _decode_ProtoOATradeData(buf, pos, e)
+                r_trade_data = (pos, e) if r_trade_data is None else (*r_trade_data, pos, e)
                 pos = e
 
             elif tag == 24:
@@ -6590,6 +6601,9 @@ def _decode_ProtoOAPosition(buf: bytes, pos: int, end: int) -> ProtoOAPosition:
         raise _decode_error(ProtoOAPosition, buf, start, end, exc) from None
     if pos != end:
         raise _trailing_garbage("ProtoOAPosition")
+    f_trade_data = (
+        None if r_trade_data is None else _decode_merged(_decode_ProtoOATradeData, buf, r_trade_data)
+    )
     if f_position_id is None:
         raise _missing_required("ProtoOAPosition", "positionId")
     if f_trade_data is None:
@@ -6636,7 +6650,7 @@ def _encode_ProtoOAPosition(msg: ProtoOAPosition) -> bytes:
     if f_position_status is None:
         raise _required("ProtoOAPosition", "position_status")
     out += b"\x18"
-    _put_enum(out, f_position_status, "ProtoOAPosition.position_status")
+    _put_enum(out, f_position_status, ProtoOAPositionStatus, "ProtoOAPosition.position_status")
 
     f_swap = msg.swap
     if f_swap is None:
@@ -6692,7 +6706,12 @@ def _encode_ProtoOAPosition(msg: ProtoOAPosition) -> bytes:
     f_stop_loss_trigger_method = msg.stop_loss_trigger_method
     if f_stop_loss_trigger_method is not None:
         out += b"p"
-        _put_enum(out, f_stop_loss_trigger_method, "ProtoOAPosition.stop_loss_trigger_method")
+        _put_enum(
+            out,
+            f_stop_loss_trigger_method,
+            ProtoOAOrderTriggerMethod,
+            "ProtoOAPosition.stop_loss_trigger_method",
+        )
 
     f_money_digits = msg.money_digits
     if f_money_digits is not None:
@@ -7291,7 +7310,7 @@ def _encode_ProtoOATradeData(msg: ProtoOATradeData) -> bytes:
     if f_trade_side is None:
         raise _required("ProtoOATradeData", "trade_side")
     out += b"\x18"
-    _put_enum(out, f_trade_side, "ProtoOATradeData.trade_side")
+    _put_enum(out, f_trade_side, ProtoOATradeSide, "ProtoOATradeData.trade_side")
 
     f_open_timestamp = msg.open_timestamp
     if f_open_timestamp is not None:
@@ -7582,7 +7601,7 @@ class ProtoOAOrder(_wire.Message):
 
 def _decode_ProtoOAOrder(buf: bytes, pos: int, end: int) -> ProtoOAOrder:
     f_order_id: int | None = None
-    f_trade_data: ProtoOATradeData | None = None
+    r_trade_data: tuple[int, ...] | None = None
     f_order_type: ProtoOAOrderType | None = None
     f_order_status: ProtoOAOrderStatus | None = None
     f_expiration_timestamp: int | None = None
@@ -7645,7 +7664,7 @@ def _decode_ProtoOAOrder(buf: bytes, pos: int, end: int) -> ProtoOAOrder:
             if e > end:
                 raise _WireError("a length runs past the end of the message")
 
-            f_trade_data = _decode_ProtoOATradeData(buf, pos, e)
+            r_trade_data = (pos, e) if r_trade_data is None else (*r_trade_data, pos, e)
             pos = e
 
         if pos < end and buf[pos] == 24:
@@ -7908,7 +7927,7 @@ def _decode_ProtoOAOrder(buf: bytes, pos: int, end: int) -> ProtoOAOrder:
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_trade_data = _decode_ProtoOATradeData(buf, pos, e)
+                r_trade_data = (pos, e) if r_trade_data is None else (*r_trade_data, pos, e)
                 pos = e
 
             elif tag == 24:
@@ -8335,6 +8354,9 @@ def _decode_ProtoOAOrder(buf: bytes, pos: int, end: int) -> ProtoOAOrder:
         raise _decode_error(ProtoOAOrder, buf, start, end, exc) from None
     if pos != end:
         raise _trailing_garbage("ProtoOAOrder")
+    f_trade_data = (
+        None if r_trade_data is None else _decode_merged(_decode_ProtoOATradeData, buf, r_trade_data)
+    )
     if f_order_id is None:
         raise _missing_required("ProtoOAOrder", "orderId")
     if f_trade_data is None:
@@ -8388,13 +8410,13 @@ def _encode_ProtoOAOrder(msg: ProtoOAOrder) -> bytes:
     if f_order_type is None:
         raise _required("ProtoOAOrder", "order_type")
     out += b"\x18"
-    _put_enum(out, f_order_type, "ProtoOAOrder.order_type")
+    _put_enum(out, f_order_type, ProtoOAOrderType, "ProtoOAOrder.order_type")
 
     f_order_status = msg.order_status
     if f_order_status is None:
         raise _required("ProtoOAOrder", "order_status")
     out += b" "
-    _put_enum(out, f_order_status, "ProtoOAOrder.order_status")
+    _put_enum(out, f_order_status, ProtoOAOrderStatus, "ProtoOAOrder.order_status")
 
     f_expiration_timestamp = msg.expiration_timestamp
     if f_expiration_timestamp is not None:
@@ -8459,7 +8481,7 @@ def _encode_ProtoOAOrder(msg: ProtoOAOrder) -> bytes:
     f_time_in_force = msg.time_in_force
     if f_time_in_force is not None:
         out += b"\x90\x01"
-        _put_enum(out, f_time_in_force, "ProtoOAOrder.time_in_force")
+        _put_enum(out, f_time_in_force, ProtoOATimeInForce, "ProtoOAOrder.time_in_force")
 
     f_position_id = msg.position_id
     if f_position_id is not None:
@@ -8489,7 +8511,7 @@ def _encode_ProtoOAOrder(msg: ProtoOAOrder) -> bytes:
     f_stop_trigger_method = msg.stop_trigger_method
     if f_stop_trigger_method is not None:
         out += b"\xc0\x01"
-        _put_enum(out, f_stop_trigger_method, "ProtoOAOrder.stop_trigger_method")
+        _put_enum(out, f_stop_trigger_method, ProtoOAOrderTriggerMethod, "ProtoOAOrder.stop_trigger_method")
 
     return bytes(out)
 
@@ -9226,7 +9248,7 @@ def _encode_ProtoOABonusDepositWithdraw(msg: ProtoOABonusDepositWithdraw) -> byt
     if f_operation_type is None:
         raise _required("ProtoOABonusDepositWithdraw", "operation_type")
     out += b"\x08"
-    _put_enum(out, f_operation_type, "ProtoOABonusDepositWithdraw.operation_type")
+    _put_enum(out, f_operation_type, ProtoOAChangeBonusType, "ProtoOABonusDepositWithdraw.operation_type")
 
     f_bonus_history_id = msg.bonus_history_id
     if f_bonus_history_id is None:
@@ -9934,7 +9956,7 @@ def _encode_ProtoOADepositWithdraw(msg: ProtoOADepositWithdraw) -> bytes:
     if f_operation_type is None:
         raise _required("ProtoOADepositWithdraw", "operation_type")
     out += b"\x08"
-    _put_enum(out, f_operation_type, "ProtoOADepositWithdraw.operation_type")
+    _put_enum(out, f_operation_type, ProtoOAChangeBalanceType, "ProtoOADepositWithdraw.operation_type")
 
     f_balance_history_id = msg.balance_history_id
     if f_balance_history_id is None:
@@ -10193,7 +10215,7 @@ def _decode_ProtoOADeal(buf: bytes, pos: int, end: int) -> ProtoOADeal:
     f_margin_rate: float | None = None
     f_commission: int | None = None
     f_base_to_usd_conversion_rate: float | None = None
-    f_close_position_detail: ProtoOAClosePositionDetail | None = None
+    r_close_position_detail: tuple[int, ...] | None = None
     f_money_digits: int | None = None
     start = pos
     try:
@@ -10945,7 +10967,9 @@ def _decode_ProtoOADeal(buf: bytes, pos: int, end: int) -> ProtoOADeal:
                 if e > end:
                     raise _WireError("a length runs past the end of the message")
 
-                f_close_position_detail = _decode_ProtoOAClosePositionDetail(buf, pos, e)
+                r_close_position_detail = (
+                    (pos, e) if r_close_position_detail is None else (*r_close_position_detail, pos, e)
+                )
                 pos = e
 
             elif tag == 136:
@@ -10975,6 +10999,11 @@ def _decode_ProtoOADeal(buf: bytes, pos: int, end: int) -> ProtoOADeal:
         raise _decode_error(ProtoOADeal, buf, start, end, exc) from None
     if pos != end:
         raise _trailing_garbage("ProtoOADeal")
+    f_close_position_detail = (
+        None
+        if r_close_position_detail is None
+        else _decode_merged(_decode_ProtoOAClosePositionDetail, buf, r_close_position_detail)
+    )
     if f_deal_id is None:
         raise _missing_required("ProtoOADeal", "dealId")
     if f_order_id is None:
@@ -11080,13 +11109,13 @@ def _encode_ProtoOADeal(msg: ProtoOADeal) -> bytes:
     if f_trade_side is None:
         raise _required("ProtoOADeal", "trade_side")
     out += b"X"
-    _put_enum(out, f_trade_side, "ProtoOADeal.trade_side")
+    _put_enum(out, f_trade_side, ProtoOATradeSide, "ProtoOADeal.trade_side")
 
     f_deal_status = msg.deal_status
     if f_deal_status is None:
         raise _required("ProtoOADeal", "deal_status")
     out += b"`"
-    _put_enum(out, f_deal_status, "ProtoOADeal.deal_status")
+    _put_enum(out, f_deal_status, ProtoOADealStatus, "ProtoOADeal.deal_status")
 
     f_margin_rate = msg.margin_rate
     if f_margin_rate is not None:
@@ -12694,7 +12723,7 @@ def _encode_ProtoOATrendbar(msg: ProtoOATrendbar) -> bytes:
     f_period = msg.period
     if f_period is not None:
         out += b" "
-        _put_enum(out, f_period, "ProtoOATrendbar.period")
+        _put_enum(out, f_period, ProtoOATrendbarPeriod, "ProtoOATrendbar.period")
 
     f_low = msg.low
     if f_low is not None:
@@ -14674,7 +14703,7 @@ def _encode_ProtoOAMarginCall(msg: ProtoOAMarginCall) -> bytes:
     if f_margin_call_type is None:
         raise _required("ProtoOAMarginCall", "margin_call_type")
     out += b"\x08"
-    _put_enum(out, f_margin_call_type, "ProtoOAMarginCall.margin_call_type")
+    _put_enum(out, f_margin_call_type, ProtoOANotificationType, "ProtoOAMarginCall.margin_call_type")
 
     f_margin_level_threshold = msg.margin_level_threshold
     if f_margin_level_threshold is None:

@@ -81,13 +81,13 @@ def test_enum_not_starting_at_zero(load_fixture: Any, fixture_upb: Any) -> None:
     mod = load_fixture("enum_not_zero", "enum_not_zero")
     assert [m.value for m in mod.FixtureWeekday] == [1, 5, 7]
     msg = mod.FixtureSchedule(
-        day=mod.FixtureWeekday.FRIDAY, off=[mod.FixtureWeekday.SUNDAY, mod.FixtureWeekday(3)]
+        day=mod.FixtureWeekday.WEEKDAY_FRIDAY, off=[mod.FixtureWeekday.WEEKDAY_SUNDAY, mod.FixtureWeekday(3)]
     )
     decoded = mod.FixtureSchedule.from_bytes(msg.to_bytes())
-    assert decoded.day is mod.FixtureWeekday.FRIDAY
+    assert decoded.day is mod.FixtureWeekday.WEEKDAY_FRIDAY
     assert decoded.off[1].name == "UNKNOWN_3" and not decoded.off[1].is_known
     upb = fixture_upb("enum_not_zero").FixtureSchedule(day=5)
-    assert mod.FixtureSchedule.from_bytes(upb.SerializeToString()).day is mod.FixtureWeekday.FRIDAY
+    assert mod.FixtureSchedule.from_bytes(upb.SerializeToString()).day is mod.FixtureWeekday.WEEKDAY_FRIDAY
     with pytest.raises(DecodeError, match=r"FixtureSchedule: required field day is missing"):
         mod.FixtureSchedule.from_bytes(b"")
 

@@ -1,0 +1,1 @@
+"""Conformance of the generated codec against google protobuf (upb), and fuzzing."""

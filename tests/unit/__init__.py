@@ -1,0 +1,1 @@
+"""Unit tests of the codec runtime: wire primitives, framing, envelope, enums, dicts, repr."""
