@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: install demo proto generate check-generated goldens lint format typecheck test pytest bench clean
 
@@ -15,9 +16,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(RUN_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[sandbox-tls]'
+	touch $(RUN_STAMP)
+
 install: $(STAMP)
 
-demo: install
+demo: $(RUN_STAMP)
 	$(VENV)/bin/ctrader demo
 
 proto: install
