@@ -12,7 +12,8 @@ Everything the SDK raises on purpose derives from :class:`CTraderError`::
     ├── ClientClosedError             the client was closed, or used before it was opened
     ├── ServerError                   the server said no (ProtoOAErrorRes / ProtoErrorRes)
     │   ├── <one generated class per error code>, e.g. BlockedPayloadTypeError
-    │   └── OrderError                ProtoOAOrderErrorEvent (a trading request was refused)
+    │   └── OrderError                ProtoOAOrderErrorEvent (a trading request was refused); the class
+    │                                 raised derives from both OrderError and the per-code class
     └── OAuthError                    the OAuth token endpoint failed (see ctrader_sdk.oauth)
 
 "No answer" errors (connection, timeout) are kept apart from "the server said no" errors

@@ -2,6 +2,9 @@
 
 Commands:
 
+* ``ctrader demo``: a complete session (:mod:`ctrader_sdk.demo`) against the built-in sandbox, or
+  against the vendor's demo server when ``CTRADER_CLIENT_ID``, ``CTRADER_CLIENT_SECRET`` and
+  ``CTRADER_ACCESS_TOKEN`` are set.
 * ``ctrader login``: log in with the browser (:func:`ctrader_sdk.oauth.login_flow`) and store the token.
 * ``ctrader token``: show what is stored (scope, expiry; the token values only with ``--show``), or
   ``--refresh`` it.
@@ -244,10 +247,39 @@ async def _cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seconds", type=float, default=5.0, help="how long to stream quotes (default: 5)")
+    parser.add_argument("--symbols", type=int, default=3, help="how many symbols to stream (default: 3)")
+    parser.add_argument(
+        "--trade",
+        action="store_true",
+        help="with credentials, also place and close a minimum-size market order on the vendor's demo server "
+        "(the built-in sandbox always trades)",
+    )
+    parser.add_argument(
+        "--sandbox", action="store_true", help="use the built-in sandbox even when credentials are set"
+    )
+
+
+async def _cmd_demo(args: argparse.Namespace) -> int:
+    """A complete session: against the built-in sandbox, or the vendor's demo server with credentials."""
+    from .demo import DemoOptions, run_demo
+
+    if args.seconds < 0 or args.symbols < 1:
+        raise _UsageError("--seconds must be >= 0 and --symbols >= 1")
+    options = DemoOptions(
+        seconds=args.seconds, trade=args.trade, symbols=args.symbols, use_sandbox=args.sandbox
+    )
+    return await run_demo(options)
+
+
 # ------------------------------------------------------------------------------------------------- parser
 
 #: Every subcommand, in the order ``--help`` lists them. Register new ones here (e.g. ``demo``).
 _COMMANDS: list[_Command] = [
+    _Command(
+        "demo", "run a complete demo session (sandbox, or your account)", _add_demo_arguments, _cmd_demo
+    ),
     _Command("login", "log in with the browser and store the token", _add_login_arguments, _cmd_login),
     _Command("token", "show (or refresh) the stored token", _add_token_arguments, _cmd_token),
 ]

@@ -26,11 +26,16 @@ def test_unknown_code_falls_back_to_server_error() -> None:
 
 
 def test_server_error_carries_the_vendor_fields() -> None:
-    exc = errors.BlockedPayloadTypeError("BLOCKED_PAYLOAD_TYPE", "rate limit", retry_after=3, ctid_trader_account_id=7)
+    exc = errors.BlockedPayloadTypeError(
+        "BLOCKED_PAYLOAD_TYPE", "rate limit", retry_after=3, ctid_trader_account_id=7
+    )
     assert (exc.retry_after, exc.ctid_trader_account_id, exc.description) == (3, 7, "rate limit")
     assert str(exc) == "BLOCKED_PAYLOAD_TYPE: rate limit (retry after 3 s)"
     maintenance = errors.error_class("SERVER_IS_UNDER_MAINTENANCE")
-    assert maintenance("SERVER_IS_UNDER_MAINTENANCE", maintenance_end_timestamp=1700).maintenance_end_timestamp == 1700
+    assert (
+        maintenance("SERVER_IS_UNDER_MAINTENANCE", maintenance_end_timestamp=1700).maintenance_end_timestamp
+        == 1700
+    )
 
 
 @pytest.mark.parametrize(
@@ -41,7 +46,9 @@ def test_server_error_carries_the_vendor_fields() -> None:
         (ctrader_sdk.EncodeError, ValueError),
     ],
 )
-def test_exceptions_also_subclass_the_matching_stdlib_error(cls: type[Exception], stdlib: type[Exception]) -> None:
+def test_exceptions_also_subclass_the_matching_stdlib_error(
+    cls: type[Exception], stdlib: type[Exception]
+) -> None:
     assert issubclass(cls, stdlib) and issubclass(cls, ctrader_sdk.CTraderError)
 
 
