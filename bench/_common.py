@@ -4,7 +4,7 @@
   ``number`` calls lasting a few tens of milliseconds, then all benchmarks run round-robin for
   ``rounds`` rounds, so a burst of load from another process hits every contender alike;
   the median over rounds is the result and the min is printed next to it to show the spread;
-- plain-text tables and time formatting;
+- nearest-rank percentiles of latency samples, plain-text tables and time formatting;
 - import timing in fresh interpreters, with bytecode compiled first (as for an installed wheel);
 - building the reference modules: google protobuf (upb) and betterproto2 output for a proto release.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import math
 import os
 import platform
 import shutil
@@ -52,6 +53,7 @@ __all__ = [
     "import_upb",
     "machine_summary",
     "paired_ratio",
+    "percentile",
     "print_table",
     "proto_dir",
     "run_round_robin",
@@ -160,6 +162,18 @@ def paired_ratio(a: Bench, b: Bench) -> float:
     if len(a.samples) != len(b.samples) or not a.samples:
         raise ValueError(f"{a.name!r} and {b.name!r} did not run the same rounds")
     return statistics.median(x / y for x, y in zip(a.samples, b.samples, strict=True))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0 < q <= 100) of ``values`` by the nearest-rank method: a value that
+    was measured, never an interpolation between two (p50 of 1,000 samples is the 500th smallest,
+    p99 the 990th)."""
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0 < q <= 100:
+        raise ValueError("q must be in (0, 100]")
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
 
 
 def count_bytecodes(fn: Callable[[], object]) -> int:
