@@ -61,6 +61,10 @@ def encode_envelope(message: Message, client_msg_id: str | None = None) -> bytes
     return bytes(out)
 
 
+# Envelope(...) goes through a Python-level __new__; tuple.__new__ builds the same object ~3x faster.
+_envelope = tuple.__new__
+
+
 def decode_envelope(body: bytes | bytearray | memoryview) -> Envelope:
     """Decode a frame body into its payload type, message and client message id.
 
@@ -79,9 +83,14 @@ def decode_envelope(body: bytes | bytearray | memoryview) -> Envelope:
             return _decode_general(body)
         payload_type = body[1]
         pos = 2
-        if payload_type >= 0x80:
-            payload_type, pos = read_varint(body, pos, payload_type)
-            payload_type &= 0xFFFFFFFF  # a uint32, truncated as ProtoMessage's decoder (and upb) do
+        if payload_type >= 0x80:  # every Open API payload type (50..2200) is a 1- or 2-byte varint
+            second = body[2]
+            if second < 0x80:
+                payload_type = (payload_type & 0x7F) | (second << 7)
+                pos = 3
+            else:
+                payload_type, pos = read_varint(body, pos, payload_type)
+                payload_type &= 0xFFFFFFFF  # a uint32, truncated as ProtoMessage's decoder (and upb) do
         start = stop = pos
         if pos < end and body[pos] == 0x12:
             size = body[pos + 1]
@@ -106,8 +115,10 @@ def decode_envelope(body: bytes | bytearray | memoryview) -> Envelope:
         return _decode_general(body)
     decoder = DECODERS.get(payload_type)
     if decoder is None:
-        return Envelope(payload_type, UnknownMessage(payload_type, body[start:stop]), client_msg_id)
-    return Envelope(payload_type, decoder(body, start, stop), client_msg_id)
+        return _envelope(
+            Envelope, (payload_type, UnknownMessage(payload_type, body[start:stop]), client_msg_id)
+        )
+    return _envelope(Envelope, (payload_type, decoder(body, start, stop), client_msg_id))
 
 
 def _decode_general(body: bytes) -> Envelope:

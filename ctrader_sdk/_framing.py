@@ -7,6 +7,8 @@ so a hostile or corrupt length never makes it allocate.
 
 from __future__ import annotations
 
+import struct
+
 from ctrader_sdk._exceptions import FrameTooLargeError
 
 __all__ = ["DEFAULT_MAX_FRAME_SIZE", "FrameDecoder", "encode_frame"]
@@ -14,6 +16,8 @@ __all__ = ["DEFAULT_MAX_FRAME_SIZE", "FrameDecoder", "encode_frame"]
 #: Default largest frame body accepted (bytes). The vendor's largest answers (symbol lists, deal
 #: histories) are a few MiB; 16 MiB leaves room without letting a bad length exhaust memory.
 DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
+
+_unpack_length = struct.Struct(">I").unpack_from
 
 
 def encode_frame(body: bytes) -> bytes:
@@ -29,13 +33,14 @@ class FrameDecoder:
             :class:`FrameTooLargeError` and the decoder refuses further input.
     """
 
-    __slots__ = ("_buffer", "_failed", "max_frame_size")
+    __slots__ = ("_buffer", "_failed", "_need", "max_frame_size")
 
     def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
         if max_frame_size <= 0:
             raise ValueError("max_frame_size must be positive")
         self.max_frame_size = max_frame_size
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # the start of an incomplete frame
+        self._need = 0  # bytes the buffer must hold before a frame can complete
         self._failed: str | None = None  # why the stream was refused
 
     @property
@@ -46,6 +51,9 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[bytes]:
         """Add received bytes; return the frame bodies completed by them, in order.
 
+        Frames are cut straight out of ``data`` (one copy per body); only an incomplete tail is kept,
+        and it is not copied again until the chunk that completes it arrives.
+
         Raises:
             FrameTooLargeError: a frame announces a length above ``max_frame_size``. Frames completed
                 before it in the same call are returned first and this is raised by the next call. The
@@ -54,23 +62,31 @@ class FrameDecoder:
         if self._failed is not None:
             raise FrameTooLargeError(self._failed)
         buf = self._buffer
-        buf += data
+        if buf:
+            buf += data
+            if len(buf) < self._need:
+                return []
+            data = bytes(buf)
+            buf.clear()
         frames: list[bytes] = []
         pos = 0
-        size = len(buf)
+        size = len(data)
+        limit = self.max_frame_size
         while size - pos >= 4:
-            length = int.from_bytes(buf[pos : pos + 4], "big")
-            if length > self.max_frame_size:
-                self._failed = f"frame of {length} bytes exceeds the maximum of {self.max_frame_size} bytes"
-                del buf[:]
+            length = _unpack_length(data, pos)[0]
+            if length > limit:
+                self._failed = f"frame of {length} bytes exceeds the maximum of {limit} bytes"
                 if frames:  # deliver the complete frames first; the next call raises
                     return frames
                 raise FrameTooLargeError(self._failed)
             end = pos + 4 + length
             if end > size:
+                self._need = end - pos
                 break
-            frames.append(bytes(buf[pos + 4 : end]))
+            frames.append(data[pos + 4 : end])
             pos = end
-        if pos:
-            del buf[:pos]
+        else:
+            self._need = 4
+        if pos < size:
+            buf += data[pos:] if pos else data
         return frames
