@@ -244,7 +244,10 @@ def _encode_ProtoMessage(msg: ProtoMessage) -> bytes:
     if f_payload_type is None:
         raise _required("ProtoMessage", "payload_type")
     out += b"\x08"
-    _put_uint32(out, f_payload_type, "ProtoMessage.payload_type")
+    if f_payload_type.__class__ is int and 0 <= f_payload_type < 0x80:
+        out.append(f_payload_type)
+    else:
+        _put_uint32(out, f_payload_type, "ProtoMessage.payload_type")
 
     f_payload = msg.payload
     if f_payload is not None:
@@ -501,7 +504,10 @@ def _encode_ProtoErrorRes(msg: ProtoErrorRes) -> bytes:
     f_maintenance_end_timestamp = msg.maintenance_end_timestamp
     if f_maintenance_end_timestamp is not None:
         out += b" "
-        _put_uint64(out, f_maintenance_end_timestamp, "ProtoErrorRes.maintenance_end_timestamp")
+        if f_maintenance_end_timestamp.__class__ is int and 0 <= f_maintenance_end_timestamp < 0x80:
+            out.append(f_maintenance_end_timestamp)
+        else:
+            _put_uint64(out, f_maintenance_end_timestamp, "ProtoErrorRes.maintenance_end_timestamp")
 
     return bytes(out)
 

@@ -663,7 +663,10 @@ def _encode_ProtoOAAccountAuthReq(msg: ProtoOAAccountAuthReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAAccountAuthReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAAccountAuthReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAAccountAuthReq.ctid_trader_account_id")
 
     f_access_token = msg.access_token
     if f_access_token is None:
@@ -828,7 +831,10 @@ def _encode_ProtoOAAccountAuthRes(msg: ProtoOAAccountAuthRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAAccountAuthRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAAccountAuthRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAAccountAuthRes.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -1210,7 +1216,10 @@ def _encode_ProtoOAErrorRes(msg: ProtoOAErrorRes) -> bytes:
     f_ctid_trader_account_id = msg.ctid_trader_account_id
     if f_ctid_trader_account_id is not None:
         out += b"\x10"
-        _put_int64(out, f_ctid_trader_account_id, "ProtoOAErrorRes.ctid_trader_account_id")
+        if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+            out.append(f_ctid_trader_account_id)
+        else:
+            _put_int64(out, f_ctid_trader_account_id, "ProtoOAErrorRes.ctid_trader_account_id")
 
     f_error_code = msg.error_code
     if f_error_code is None:
@@ -1226,12 +1235,18 @@ def _encode_ProtoOAErrorRes(msg: ProtoOAErrorRes) -> bytes:
     f_maintenance_end_timestamp = msg.maintenance_end_timestamp
     if f_maintenance_end_timestamp is not None:
         out += b"("
-        _put_int64(out, f_maintenance_end_timestamp, "ProtoOAErrorRes.maintenance_end_timestamp")
+        if f_maintenance_end_timestamp.__class__ is int and 0 <= f_maintenance_end_timestamp < 0x80:
+            out.append(f_maintenance_end_timestamp)
+        else:
+            _put_int64(out, f_maintenance_end_timestamp, "ProtoOAErrorRes.maintenance_end_timestamp")
 
     f_retry_after = msg.retry_after
     if f_retry_after is not None:
         out += b"0"
-        _put_uint64(out, f_retry_after, "ProtoOAErrorRes.retry_after")
+        if f_retry_after.__class__ is int and 0 <= f_retry_after < 0x80:
+            out.append(f_retry_after)
+        else:
+            _put_uint64(out, f_retry_after, "ProtoOAErrorRes.retry_after")
 
     return bytes(out)
 
@@ -1590,7 +1605,10 @@ def _encode_ProtoOAAccountsTokenInvalidatedEvent(msg: ProtoOAAccountsTokenInvali
         msg.ctid_trader_account_ids, "ProtoOAAccountsTokenInvalidatedEvent.ctid_trader_account_ids"
     ):
         out += b"\x10"
-        _put_int64(out, item, "ProtoOAAccountsTokenInvalidatedEvent.ctid_trader_account_ids")
+        if item.__class__ is int and 0 <= item < 0x80:
+            out.append(item)
+        else:
+            _put_int64(out, item, "ProtoOAAccountsTokenInvalidatedEvent.ctid_trader_account_ids")
 
     f_reason = msg.reason
     if f_reason is not None:
@@ -2829,13 +2847,19 @@ def _encode_ProtoOANewOrderReq(msg: ProtoOANewOrderReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOANewOrderReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOANewOrderReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOANewOrderReq.ctid_trader_account_id")
 
     f_symbol_id = msg.symbol_id
     if f_symbol_id is None:
         raise _required("ProtoOANewOrderReq", "symbol_id")
     out += b"\x18"
-    _put_int64(out, f_symbol_id, "ProtoOANewOrderReq.symbol_id")
+    if f_symbol_id.__class__ is int and 0 <= f_symbol_id < 0x80:
+        out.append(f_symbol_id)
+    else:
+        _put_int64(out, f_symbol_id, "ProtoOANewOrderReq.symbol_id")
 
     f_order_type = msg.order_type
     if f_order_type is None:
@@ -2853,7 +2877,10 @@ def _encode_ProtoOANewOrderReq(msg: ProtoOANewOrderReq) -> bytes:
     if f_volume is None:
         raise _required("ProtoOANewOrderReq", "volume")
     out += b"0"
-    _put_int64(out, f_volume, "ProtoOANewOrderReq.volume")
+    if f_volume.__class__ is int and 0 <= f_volume < 0x80:
+        out.append(f_volume)
+    else:
+        _put_int64(out, f_volume, "ProtoOANewOrderReq.volume")
 
     f_limit_price = msg.limit_price
     if f_limit_price is not None:
@@ -2873,7 +2900,10 @@ def _encode_ProtoOANewOrderReq(msg: ProtoOANewOrderReq) -> bytes:
     f_expiration_timestamp = msg.expiration_timestamp
     if f_expiration_timestamp is not None:
         out += b"P"
-        _put_int64(out, f_expiration_timestamp, "ProtoOANewOrderReq.expiration_timestamp")
+        if f_expiration_timestamp.__class__ is int and 0 <= f_expiration_timestamp < 0x80:
+            out.append(f_expiration_timestamp)
+        else:
+            _put_int64(out, f_expiration_timestamp, "ProtoOANewOrderReq.expiration_timestamp")
 
     f_stop_loss = msg.stop_loss
     if f_stop_loss is not None:
@@ -2898,7 +2928,10 @@ def _encode_ProtoOANewOrderReq(msg: ProtoOANewOrderReq) -> bytes:
     f_slippage_in_points = msg.slippage_in_points
     if f_slippage_in_points is not None:
         out += b"x"
-        _put_int32(out, f_slippage_in_points, "ProtoOANewOrderReq.slippage_in_points")
+        if f_slippage_in_points.__class__ is int and 0 <= f_slippage_in_points < 0x80:
+            out.append(f_slippage_in_points)
+        else:
+            _put_int32(out, f_slippage_in_points, "ProtoOANewOrderReq.slippage_in_points")
 
     f_label = msg.label
     if f_label is not None:
@@ -2908,7 +2941,10 @@ def _encode_ProtoOANewOrderReq(msg: ProtoOANewOrderReq) -> bytes:
     f_position_id = msg.position_id
     if f_position_id is not None:
         out += b"\x88\x01"
-        _put_int64(out, f_position_id, "ProtoOANewOrderReq.position_id")
+        if f_position_id.__class__ is int and 0 <= f_position_id < 0x80:
+            out.append(f_position_id)
+        else:
+            _put_int64(out, f_position_id, "ProtoOANewOrderReq.position_id")
 
     f_client_order_id = msg.client_order_id
     if f_client_order_id is not None:
@@ -2918,12 +2954,18 @@ def _encode_ProtoOANewOrderReq(msg: ProtoOANewOrderReq) -> bytes:
     f_relative_stop_loss = msg.relative_stop_loss
     if f_relative_stop_loss is not None:
         out += b"\x98\x01"
-        _put_int64(out, f_relative_stop_loss, "ProtoOANewOrderReq.relative_stop_loss")
+        if f_relative_stop_loss.__class__ is int and 0 <= f_relative_stop_loss < 0x80:
+            out.append(f_relative_stop_loss)
+        else:
+            _put_int64(out, f_relative_stop_loss, "ProtoOANewOrderReq.relative_stop_loss")
 
     f_relative_take_profit = msg.relative_take_profit
     if f_relative_take_profit is not None:
         out += b"\xa0\x01"
-        _put_int64(out, f_relative_take_profit, "ProtoOANewOrderReq.relative_take_profit")
+        if f_relative_take_profit.__class__ is int and 0 <= f_relative_take_profit < 0x80:
+            out.append(f_relative_take_profit)
+        else:
+            _put_int64(out, f_relative_take_profit, "ProtoOANewOrderReq.relative_take_profit")
 
     f_guaranteed_stop_loss = msg.guaranteed_stop_loss
     if f_guaranteed_stop_loss is not None:
@@ -3446,7 +3488,10 @@ def _encode_ProtoOAExecutionEvent(msg: ProtoOAExecutionEvent) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAExecutionEvent", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAExecutionEvent.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAExecutionEvent.ctid_trader_account_id")
 
     f_execution_type = msg.execution_type
     if f_execution_type is None:
@@ -3736,13 +3781,19 @@ def _encode_ProtoOACancelOrderReq(msg: ProtoOACancelOrderReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOACancelOrderReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOACancelOrderReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOACancelOrderReq.ctid_trader_account_id")
 
     f_order_id = msg.order_id
     if f_order_id is None:
         raise _required("ProtoOACancelOrderReq", "order_id")
     out += b"\x18"
-    _put_int64(out, f_order_id, "ProtoOACancelOrderReq.order_id")
+    if f_order_id.__class__ is int and 0 <= f_order_id < 0x80:
+        out.append(f_order_id)
+    else:
+        _put_int64(out, f_order_id, "ProtoOACancelOrderReq.order_id")
 
     return bytes(out)
 
@@ -4570,18 +4621,27 @@ def _encode_ProtoOAAmendOrderReq(msg: ProtoOAAmendOrderReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAAmendOrderReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAAmendOrderReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAAmendOrderReq.ctid_trader_account_id")
 
     f_order_id = msg.order_id
     if f_order_id is None:
         raise _required("ProtoOAAmendOrderReq", "order_id")
     out += b"\x18"
-    _put_int64(out, f_order_id, "ProtoOAAmendOrderReq.order_id")
+    if f_order_id.__class__ is int and 0 <= f_order_id < 0x80:
+        out.append(f_order_id)
+    else:
+        _put_int64(out, f_order_id, "ProtoOAAmendOrderReq.order_id")
 
     f_volume = msg.volume
     if f_volume is not None:
         out += b" "
-        _put_int64(out, f_volume, "ProtoOAAmendOrderReq.volume")
+        if f_volume.__class__ is int and 0 <= f_volume < 0x80:
+            out.append(f_volume)
+        else:
+            _put_int64(out, f_volume, "ProtoOAAmendOrderReq.volume")
 
     f_limit_price = msg.limit_price
     if f_limit_price is not None:
@@ -4596,7 +4656,10 @@ def _encode_ProtoOAAmendOrderReq(msg: ProtoOAAmendOrderReq) -> bytes:
     f_expiration_timestamp = msg.expiration_timestamp
     if f_expiration_timestamp is not None:
         out += b"8"
-        _put_int64(out, f_expiration_timestamp, "ProtoOAAmendOrderReq.expiration_timestamp")
+        if f_expiration_timestamp.__class__ is int and 0 <= f_expiration_timestamp < 0x80:
+            out.append(f_expiration_timestamp)
+        else:
+            _put_int64(out, f_expiration_timestamp, "ProtoOAAmendOrderReq.expiration_timestamp")
 
     f_stop_loss = msg.stop_loss
     if f_stop_loss is not None:
@@ -4611,17 +4674,26 @@ def _encode_ProtoOAAmendOrderReq(msg: ProtoOAAmendOrderReq) -> bytes:
     f_slippage_in_points = msg.slippage_in_points
     if f_slippage_in_points is not None:
         out += b"P"
-        _put_int32(out, f_slippage_in_points, "ProtoOAAmendOrderReq.slippage_in_points")
+        if f_slippage_in_points.__class__ is int and 0 <= f_slippage_in_points < 0x80:
+            out.append(f_slippage_in_points)
+        else:
+            _put_int32(out, f_slippage_in_points, "ProtoOAAmendOrderReq.slippage_in_points")
 
     f_relative_stop_loss = msg.relative_stop_loss
     if f_relative_stop_loss is not None:
         out += b"X"
-        _put_int64(out, f_relative_stop_loss, "ProtoOAAmendOrderReq.relative_stop_loss")
+        if f_relative_stop_loss.__class__ is int and 0 <= f_relative_stop_loss < 0x80:
+            out.append(f_relative_stop_loss)
+        else:
+            _put_int64(out, f_relative_stop_loss, "ProtoOAAmendOrderReq.relative_stop_loss")
 
     f_relative_take_profit = msg.relative_take_profit
     if f_relative_take_profit is not None:
         out += b"`"
-        _put_int64(out, f_relative_take_profit, "ProtoOAAmendOrderReq.relative_take_profit")
+        if f_relative_take_profit.__class__ is int and 0 <= f_relative_take_profit < 0x80:
+            out.append(f_relative_take_profit)
+        else:
+            _put_int64(out, f_relative_take_profit, "ProtoOAAmendOrderReq.relative_take_profit")
 
     f_guaranteed_stop_loss = msg.guaranteed_stop_loss
     if f_guaranteed_stop_loss is not None:
@@ -5084,13 +5156,19 @@ def _encode_ProtoOAAmendPositionSLTPReq(msg: ProtoOAAmendPositionSLTPReq) -> byt
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAAmendPositionSLTPReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAAmendPositionSLTPReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAAmendPositionSLTPReq.ctid_trader_account_id")
 
     f_position_id = msg.position_id
     if f_position_id is None:
         raise _required("ProtoOAAmendPositionSLTPReq", "position_id")
     out += b"\x18"
-    _put_int64(out, f_position_id, "ProtoOAAmendPositionSLTPReq.position_id")
+    if f_position_id.__class__ is int and 0 <= f_position_id < 0x80:
+        out.append(f_position_id)
+    else:
+        _put_int64(out, f_position_id, "ProtoOAAmendPositionSLTPReq.position_id")
 
     f_stop_loss = msg.stop_loss
     if f_stop_loss is not None:
@@ -5432,19 +5510,28 @@ def _encode_ProtoOAClosePositionReq(msg: ProtoOAClosePositionReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAClosePositionReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAClosePositionReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAClosePositionReq.ctid_trader_account_id")
 
     f_position_id = msg.position_id
     if f_position_id is None:
         raise _required("ProtoOAClosePositionReq", "position_id")
     out += b"\x18"
-    _put_int64(out, f_position_id, "ProtoOAClosePositionReq.position_id")
+    if f_position_id.__class__ is int and 0 <= f_position_id < 0x80:
+        out.append(f_position_id)
+    else:
+        _put_int64(out, f_position_id, "ProtoOAClosePositionReq.position_id")
 
     f_volume = msg.volume
     if f_volume is None:
         raise _required("ProtoOAClosePositionReq", "volume")
     out += b" "
-    _put_int64(out, f_volume, "ProtoOAClosePositionReq.volume")
+    if f_volume.__class__ is int and 0 <= f_volume < 0x80:
+        out.append(f_volume)
+    else:
+        _put_int64(out, f_volume, "ProtoOAClosePositionReq.volume")
 
     return bytes(out)
 
@@ -5855,19 +5942,28 @@ def _encode_ProtoOATrailingSLChangedEvent(msg: ProtoOATrailingSLChangedEvent) ->
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOATrailingSLChangedEvent", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOATrailingSLChangedEvent.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOATrailingSLChangedEvent.ctid_trader_account_id")
 
     f_position_id = msg.position_id
     if f_position_id is None:
         raise _required("ProtoOATrailingSLChangedEvent", "position_id")
     out += b"\x18"
-    _put_int64(out, f_position_id, "ProtoOATrailingSLChangedEvent.position_id")
+    if f_position_id.__class__ is int and 0 <= f_position_id < 0x80:
+        out.append(f_position_id)
+    else:
+        _put_int64(out, f_position_id, "ProtoOATrailingSLChangedEvent.position_id")
 
     f_order_id = msg.order_id
     if f_order_id is None:
         raise _required("ProtoOATrailingSLChangedEvent", "order_id")
     out += b" "
-    _put_int64(out, f_order_id, "ProtoOATrailingSLChangedEvent.order_id")
+    if f_order_id.__class__ is int and 0 <= f_order_id < 0x80:
+        out.append(f_order_id)
+    else:
+        _put_int64(out, f_order_id, "ProtoOATrailingSLChangedEvent.order_id")
 
     f_stop_price = msg.stop_price
     if f_stop_price is None:
@@ -5879,7 +5975,12 @@ def _encode_ProtoOATrailingSLChangedEvent(msg: ProtoOATrailingSLChangedEvent) ->
     if f_utc_last_update_timestamp is None:
         raise _required("ProtoOATrailingSLChangedEvent", "utc_last_update_timestamp")
     out += b"0"
-    _put_int64(out, f_utc_last_update_timestamp, "ProtoOATrailingSLChangedEvent.utc_last_update_timestamp")
+    if f_utc_last_update_timestamp.__class__ is int and 0 <= f_utc_last_update_timestamp < 0x80:
+        out.append(f_utc_last_update_timestamp)
+    else:
+        _put_int64(
+            out, f_utc_last_update_timestamp, "ProtoOATrailingSLChangedEvent.utc_last_update_timestamp"
+        )
 
     return bytes(out)
 
@@ -6040,7 +6141,10 @@ def _encode_ProtoOAAssetListReq(msg: ProtoOAAssetListReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAAssetListReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAAssetListReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAAssetListReq.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -6241,7 +6345,10 @@ def _encode_ProtoOAAssetListRes(msg: ProtoOAAssetListRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAAssetListRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAAssetListRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAAssetListRes.ctid_trader_account_id")
 
     for item in _check_list(msg.asset, "ProtoOAAssetListRes.asset"):
         out += b"\x1a"
@@ -6466,7 +6573,10 @@ def _encode_ProtoOASymbolsListReq(msg: ProtoOASymbolsListReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASymbolsListReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolsListReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolsListReq.ctid_trader_account_id")
 
     f_include_archived_symbols = msg.include_archived_symbols
     if f_include_archived_symbols is not None:
@@ -6710,7 +6820,10 @@ def _encode_ProtoOASymbolsListRes(msg: ProtoOASymbolsListRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASymbolsListRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolsListRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolsListRes.ctid_trader_account_id")
 
     for item in _check_list(msg.symbol, "ProtoOASymbolsListRes.symbol"):
         out += b"\x1a"
@@ -6998,11 +7111,17 @@ def _encode_ProtoOASymbolByIdReq(msg: ProtoOASymbolByIdReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASymbolByIdReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolByIdReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolByIdReq.ctid_trader_account_id")
 
     for item in _check_list(msg.symbol_id, "ProtoOASymbolByIdReq.symbol_id"):
         out += b"\x18"
-        _put_int64(out, item, "ProtoOASymbolByIdReq.symbol_id")
+        if item.__class__ is int and 0 <= item < 0x80:
+            out.append(item)
+        else:
+            _put_int64(out, item, "ProtoOASymbolByIdReq.symbol_id")
 
     return bytes(out)
 
@@ -7239,7 +7358,10 @@ def _encode_ProtoOASymbolByIdRes(msg: ProtoOASymbolByIdRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASymbolByIdRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolByIdRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolByIdRes.ctid_trader_account_id")
 
     for item in _check_list(msg.symbol, "ProtoOASymbolByIdRes.symbol"):
         out += b"\x1a"
@@ -7560,19 +7682,28 @@ def _encode_ProtoOASymbolsForConversionReq(msg: ProtoOASymbolsForConversionReq) 
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASymbolsForConversionReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolsForConversionReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolsForConversionReq.ctid_trader_account_id")
 
     f_first_asset_id = msg.first_asset_id
     if f_first_asset_id is None:
         raise _required("ProtoOASymbolsForConversionReq", "first_asset_id")
     out += b"\x18"
-    _put_int64(out, f_first_asset_id, "ProtoOASymbolsForConversionReq.first_asset_id")
+    if f_first_asset_id.__class__ is int and 0 <= f_first_asset_id < 0x80:
+        out.append(f_first_asset_id)
+    else:
+        _put_int64(out, f_first_asset_id, "ProtoOASymbolsForConversionReq.first_asset_id")
 
     f_last_asset_id = msg.last_asset_id
     if f_last_asset_id is None:
         raise _required("ProtoOASymbolsForConversionReq", "last_asset_id")
     out += b" "
-    _put_int64(out, f_last_asset_id, "ProtoOASymbolsForConversionReq.last_asset_id")
+    if f_last_asset_id.__class__ is int and 0 <= f_last_asset_id < 0x80:
+        out.append(f_last_asset_id)
+    else:
+        _put_int64(out, f_last_asset_id, "ProtoOASymbolsForConversionReq.last_asset_id")
 
     return bytes(out)
 
@@ -7775,7 +7906,10 @@ def _encode_ProtoOASymbolsForConversionRes(msg: ProtoOASymbolsForConversionRes) 
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASymbolsForConversionRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolsForConversionRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolsForConversionRes.ctid_trader_account_id")
 
     for item in _check_list(msg.symbol, "ProtoOASymbolsForConversionRes.symbol"):
         out += b"\x1a"
@@ -8057,11 +8191,17 @@ def _encode_ProtoOASymbolChangedEvent(msg: ProtoOASymbolChangedEvent) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASymbolChangedEvent", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolChangedEvent.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolChangedEvent.ctid_trader_account_id")
 
     for item in _check_list(msg.symbol_id, "ProtoOASymbolChangedEvent.symbol_id"):
         out += b"\x18"
-        _put_int64(out, item, "ProtoOASymbolChangedEvent.symbol_id")
+        if item.__class__ is int and 0 <= item < 0x80:
+            out.append(item)
+        else:
+            _put_int64(out, item, "ProtoOASymbolChangedEvent.symbol_id")
 
     return bytes(out)
 
@@ -8222,7 +8362,10 @@ def _encode_ProtoOAAssetClassListReq(msg: ProtoOAAssetClassListReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAAssetClassListReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAAssetClassListReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAAssetClassListReq.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -8425,7 +8568,10 @@ def _encode_ProtoOAAssetClassListRes(msg: ProtoOAAssetClassListRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAAssetClassListRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAAssetClassListRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAAssetClassListRes.ctid_trader_account_id")
 
     for item in _check_list(msg.asset_class, "ProtoOAAssetClassListRes.asset_class"):
         out += b"\x1a"
@@ -8590,7 +8736,10 @@ def _encode_ProtoOATraderReq(msg: ProtoOATraderReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOATraderReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOATraderReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOATraderReq.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -8794,7 +8943,10 @@ def _encode_ProtoOATraderRes(msg: ProtoOATraderRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOATraderRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOATraderRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOATraderRes.ctid_trader_account_id")
 
     f_trader = msg.trader
     if f_trader is None:
@@ -9004,7 +9156,10 @@ def _encode_ProtoOATraderUpdatedEvent(msg: ProtoOATraderUpdatedEvent) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOATraderUpdatedEvent", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOATraderUpdatedEvent.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOATraderUpdatedEvent.ctid_trader_account_id")
 
     f_trader = msg.trader
     if f_trader is None:
@@ -9231,7 +9386,10 @@ def _encode_ProtoOAReconcileReq(msg: ProtoOAReconcileReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAReconcileReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAReconcileReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAReconcileReq.ctid_trader_account_id")
 
     f_return_protection_orders = msg.return_protection_orders
     if f_return_protection_orders is not None:
@@ -9473,7 +9631,10 @@ def _encode_ProtoOAReconcileRes(msg: ProtoOAReconcileRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAReconcileRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAReconcileRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAReconcileRes.ctid_trader_account_id")
 
     for item in _check_list(msg.position, "ProtoOAReconcileRes.position"):
         out += b"\x1a"
@@ -9863,18 +10024,27 @@ def _encode_ProtoOAOrderErrorEvent(msg: ProtoOAOrderErrorEvent) -> bytes:
     f_order_id = msg.order_id
     if f_order_id is not None:
         out += b"\x18"
-        _put_int64(out, f_order_id, "ProtoOAOrderErrorEvent.order_id")
+        if f_order_id.__class__ is int and 0 <= f_order_id < 0x80:
+            out.append(f_order_id)
+        else:
+            _put_int64(out, f_order_id, "ProtoOAOrderErrorEvent.order_id")
 
     f_ctid_trader_account_id = msg.ctid_trader_account_id
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAOrderErrorEvent", "ctid_trader_account_id")
     out += b"("
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderErrorEvent.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderErrorEvent.ctid_trader_account_id")
 
     f_position_id = msg.position_id
     if f_position_id is not None:
         out += b"0"
-        _put_int64(out, f_position_id, "ProtoOAOrderErrorEvent.position_id")
+        if f_position_id.__class__ is int and 0 <= f_position_id < 0x80:
+            out.append(f_position_id)
+        else:
+            _put_int64(out, f_position_id, "ProtoOAOrderErrorEvent.position_id")
 
     f_description = msg.description
     if f_description is not None:
@@ -10240,22 +10410,34 @@ def _encode_ProtoOADealListReq(msg: ProtoOADealListReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOADealListReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOADealListReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOADealListReq.ctid_trader_account_id")
 
     f_from_timestamp = msg.from_timestamp
     if f_from_timestamp is not None:
         out += b"\x18"
-        _put_int64(out, f_from_timestamp, "ProtoOADealListReq.from_timestamp")
+        if f_from_timestamp.__class__ is int and 0 <= f_from_timestamp < 0x80:
+            out.append(f_from_timestamp)
+        else:
+            _put_int64(out, f_from_timestamp, "ProtoOADealListReq.from_timestamp")
 
     f_to_timestamp = msg.to_timestamp
     if f_to_timestamp is not None:
         out += b" "
-        _put_int64(out, f_to_timestamp, "ProtoOADealListReq.to_timestamp")
+        if f_to_timestamp.__class__ is int and 0 <= f_to_timestamp < 0x80:
+            out.append(f_to_timestamp)
+        else:
+            _put_int64(out, f_to_timestamp, "ProtoOADealListReq.to_timestamp")
 
     f_max_rows = msg.max_rows
     if f_max_rows is not None:
         out += b"("
-        _put_int32(out, f_max_rows, "ProtoOADealListReq.max_rows")
+        if f_max_rows.__class__ is int and 0 <= f_max_rows < 0x80:
+            out.append(f_max_rows)
+        else:
+            _put_int32(out, f_max_rows, "ProtoOADealListReq.max_rows")
 
     return bytes(out)
 
@@ -10508,7 +10690,10 @@ def _encode_ProtoOADealListRes(msg: ProtoOADealListRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOADealListRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOADealListRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOADealListRes.ctid_trader_account_id")
 
     for item in _check_list(msg.deal, "ProtoOADealListRes.deal"):
         out += b"\x1a"
@@ -10827,17 +11012,26 @@ def _encode_ProtoOAOrderListReq(msg: ProtoOAOrderListReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAOrderListReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderListReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderListReq.ctid_trader_account_id")
 
     f_from_timestamp = msg.from_timestamp
     if f_from_timestamp is not None:
         out += b"\x18"
-        _put_int64(out, f_from_timestamp, "ProtoOAOrderListReq.from_timestamp")
+        if f_from_timestamp.__class__ is int and 0 <= f_from_timestamp < 0x80:
+            out.append(f_from_timestamp)
+        else:
+            _put_int64(out, f_from_timestamp, "ProtoOAOrderListReq.from_timestamp")
 
     f_to_timestamp = msg.to_timestamp
     if f_to_timestamp is not None:
         out += b" "
-        _put_int64(out, f_to_timestamp, "ProtoOAOrderListReq.to_timestamp")
+        if f_to_timestamp.__class__ is int and 0 <= f_to_timestamp < 0x80:
+            out.append(f_to_timestamp)
+        else:
+            _put_int64(out, f_to_timestamp, "ProtoOAOrderListReq.to_timestamp")
 
     return bytes(out)
 
@@ -11090,7 +11284,10 @@ def _encode_ProtoOAOrderListRes(msg: ProtoOAOrderListRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAOrderListRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderListRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderListRes.ctid_trader_account_id")
 
     for item in _check_list(msg.order, "ProtoOAOrderListRes.order"):
         out += b"\x1a"
@@ -11452,17 +11649,26 @@ def _encode_ProtoOAExpectedMarginReq(msg: ProtoOAExpectedMarginReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAExpectedMarginReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAExpectedMarginReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAExpectedMarginReq.ctid_trader_account_id")
 
     f_symbol_id = msg.symbol_id
     if f_symbol_id is None:
         raise _required("ProtoOAExpectedMarginReq", "symbol_id")
     out += b"\x18"
-    _put_int64(out, f_symbol_id, "ProtoOAExpectedMarginReq.symbol_id")
+    if f_symbol_id.__class__ is int and 0 <= f_symbol_id < 0x80:
+        out.append(f_symbol_id)
+    else:
+        _put_int64(out, f_symbol_id, "ProtoOAExpectedMarginReq.symbol_id")
 
     for item in _check_list(msg.volume, "ProtoOAExpectedMarginReq.volume"):
         out += b" "
-        _put_int64(out, item, "ProtoOAExpectedMarginReq.volume")
+        if item.__class__ is int and 0 <= item < 0x80:
+            out.append(item)
+        else:
+            _put_int64(out, item, "ProtoOAExpectedMarginReq.volume")
 
     return bytes(out)
 
@@ -11715,7 +11921,10 @@ def _encode_ProtoOAExpectedMarginRes(msg: ProtoOAExpectedMarginRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAExpectedMarginRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAExpectedMarginRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAExpectedMarginRes.ctid_trader_account_id")
 
     for item in _check_list(msg.margin, "ProtoOAExpectedMarginRes.margin"):
         out += b"\x1a"
@@ -11724,7 +11933,10 @@ def _encode_ProtoOAExpectedMarginRes(msg: ProtoOAExpectedMarginRes) -> bytes:
     f_money_digits = msg.money_digits
     if f_money_digits is not None:
         out += b" "
-        _put_uint32(out, f_money_digits, "ProtoOAExpectedMarginRes.money_digits")
+        if f_money_digits.__class__ is int and 0 <= f_money_digits < 0x80:
+            out.append(f_money_digits)
+        else:
+            _put_uint32(out, f_money_digits, "ProtoOAExpectedMarginRes.money_digits")
 
     return bytes(out)
 
@@ -12077,24 +12289,36 @@ def _encode_ProtoOAMarginChangedEvent(msg: ProtoOAMarginChangedEvent) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAMarginChangedEvent", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAMarginChangedEvent.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAMarginChangedEvent.ctid_trader_account_id")
 
     f_position_id = msg.position_id
     if f_position_id is None:
         raise _required("ProtoOAMarginChangedEvent", "position_id")
     out += b"\x18"
-    _put_uint64(out, f_position_id, "ProtoOAMarginChangedEvent.position_id")
+    if f_position_id.__class__ is int and 0 <= f_position_id < 0x80:
+        out.append(f_position_id)
+    else:
+        _put_uint64(out, f_position_id, "ProtoOAMarginChangedEvent.position_id")
 
     f_used_margin = msg.used_margin
     if f_used_margin is None:
         raise _required("ProtoOAMarginChangedEvent", "used_margin")
     out += b" "
-    _put_uint64(out, f_used_margin, "ProtoOAMarginChangedEvent.used_margin")
+    if f_used_margin.__class__ is int and 0 <= f_used_margin < 0x80:
+        out.append(f_used_margin)
+    else:
+        _put_uint64(out, f_used_margin, "ProtoOAMarginChangedEvent.used_margin")
 
     f_money_digits = msg.money_digits
     if f_money_digits is not None:
         out += b"("
-        _put_uint32(out, f_money_digits, "ProtoOAMarginChangedEvent.money_digits")
+        if f_money_digits.__class__ is int and 0 <= f_money_digits < 0x80:
+            out.append(f_money_digits)
+        else:
+            _put_uint32(out, f_money_digits, "ProtoOAMarginChangedEvent.money_digits")
 
     return bytes(out)
 
@@ -12407,19 +12631,28 @@ def _encode_ProtoOACashFlowHistoryListReq(msg: ProtoOACashFlowHistoryListReq) ->
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOACashFlowHistoryListReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOACashFlowHistoryListReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOACashFlowHistoryListReq.ctid_trader_account_id")
 
     f_from_timestamp = msg.from_timestamp
     if f_from_timestamp is None:
         raise _required("ProtoOACashFlowHistoryListReq", "from_timestamp")
     out += b"\x18"
-    _put_int64(out, f_from_timestamp, "ProtoOACashFlowHistoryListReq.from_timestamp")
+    if f_from_timestamp.__class__ is int and 0 <= f_from_timestamp < 0x80:
+        out.append(f_from_timestamp)
+    else:
+        _put_int64(out, f_from_timestamp, "ProtoOACashFlowHistoryListReq.from_timestamp")
 
     f_to_timestamp = msg.to_timestamp
     if f_to_timestamp is None:
         raise _required("ProtoOACashFlowHistoryListReq", "to_timestamp")
     out += b" "
-    _put_int64(out, f_to_timestamp, "ProtoOACashFlowHistoryListReq.to_timestamp")
+    if f_to_timestamp.__class__ is int and 0 <= f_to_timestamp < 0x80:
+        out.append(f_to_timestamp)
+    else:
+        _put_int64(out, f_to_timestamp, "ProtoOACashFlowHistoryListReq.to_timestamp")
 
     return bytes(out)
 
@@ -12622,7 +12855,10 @@ def _encode_ProtoOACashFlowHistoryListRes(msg: ProtoOACashFlowHistoryListRes) ->
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOACashFlowHistoryListRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOACashFlowHistoryListRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOACashFlowHistoryListRes.ctid_trader_account_id")
 
     for item in _check_list(msg.deposit_withdraw, "ProtoOACashFlowHistoryListRes.deposit_withdraw"):
         out += b"\x1a"
@@ -13406,7 +13642,10 @@ def _encode_ProtoOARefreshTokenRes(msg: ProtoOARefreshTokenRes) -> bytes:
     if f_expires_in is None:
         raise _required("ProtoOARefreshTokenRes", "expires_in")
     out += b" "
-    _put_int64(out, f_expires_in, "ProtoOARefreshTokenRes.expires_in")
+    if f_expires_in.__class__ is int and 0 <= f_expires_in < 0x80:
+        out.append(f_expires_in)
+    else:
+        _put_int64(out, f_expires_in, "ProtoOARefreshTokenRes.expires_in")
 
     f_refresh_token = msg.refresh_token
     if f_refresh_token is None:
@@ -13744,11 +13983,17 @@ def _encode_ProtoOASubscribeSpotsReq(msg: ProtoOASubscribeSpotsReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASubscribeSpotsReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASubscribeSpotsReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASubscribeSpotsReq.ctid_trader_account_id")
 
     for item in _check_list(msg.symbol_id, "ProtoOASubscribeSpotsReq.symbol_id"):
         out += b"\x18"
-        _put_int64(out, item, "ProtoOASubscribeSpotsReq.symbol_id")
+        if item.__class__ is int and 0 <= item < 0x80:
+            out.append(item)
+        else:
+            _put_int64(out, item, "ProtoOASubscribeSpotsReq.symbol_id")
 
     f_subscribe_to_spot_timestamp = msg.subscribe_to_spot_timestamp
     if f_subscribe_to_spot_timestamp is not None:
@@ -13912,7 +14157,10 @@ def _encode_ProtoOASubscribeSpotsRes(msg: ProtoOASubscribeSpotsRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASubscribeSpotsRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASubscribeSpotsRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASubscribeSpotsRes.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -14192,11 +14440,17 @@ def _encode_ProtoOAUnsubscribeSpotsReq(msg: ProtoOAUnsubscribeSpotsReq) -> bytes
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAUnsubscribeSpotsReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAUnsubscribeSpotsReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAUnsubscribeSpotsReq.ctid_trader_account_id")
 
     for item in _check_list(msg.symbol_id, "ProtoOAUnsubscribeSpotsReq.symbol_id"):
         out += b"\x18"
-        _put_int64(out, item, "ProtoOAUnsubscribeSpotsReq.symbol_id")
+        if item.__class__ is int and 0 <= item < 0x80:
+            out.append(item)
+        else:
+            _put_int64(out, item, "ProtoOAUnsubscribeSpotsReq.symbol_id")
 
     return bytes(out)
 
@@ -14355,7 +14609,10 @@ def _encode_ProtoOAUnsubscribeSpotsRes(msg: ProtoOAUnsubscribeSpotsRes) -> bytes
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAUnsubscribeSpotsRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAUnsubscribeSpotsRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAUnsubscribeSpotsRes.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -14890,23 +15147,35 @@ def _encode_ProtoOASpotEvent(msg: ProtoOASpotEvent) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASpotEvent", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASpotEvent.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASpotEvent.ctid_trader_account_id")
 
     f_symbol_id = msg.symbol_id
     if f_symbol_id is None:
         raise _required("ProtoOASpotEvent", "symbol_id")
     out += b"\x18"
-    _put_int64(out, f_symbol_id, "ProtoOASpotEvent.symbol_id")
+    if f_symbol_id.__class__ is int and 0 <= f_symbol_id < 0x80:
+        out.append(f_symbol_id)
+    else:
+        _put_int64(out, f_symbol_id, "ProtoOASpotEvent.symbol_id")
 
     f_bid = msg.bid
     if f_bid is not None:
         out += b" "
-        _put_uint64(out, f_bid, "ProtoOASpotEvent.bid")
+        if f_bid.__class__ is int and 0 <= f_bid < 0x80:
+            out.append(f_bid)
+        else:
+            _put_uint64(out, f_bid, "ProtoOASpotEvent.bid")
 
     f_ask = msg.ask
     if f_ask is not None:
         out += b"("
-        _put_uint64(out, f_ask, "ProtoOASpotEvent.ask")
+        if f_ask.__class__ is int and 0 <= f_ask < 0x80:
+            out.append(f_ask)
+        else:
+            _put_uint64(out, f_ask, "ProtoOASpotEvent.ask")
 
     for item in _check_list(msg.trendbar, "ProtoOASpotEvent.trendbar"):
         out += b"2"
@@ -14915,12 +15184,18 @@ def _encode_ProtoOASpotEvent(msg: ProtoOASpotEvent) -> bytes:
     f_session_close = msg.session_close
     if f_session_close is not None:
         out += b"8"
-        _put_uint64(out, f_session_close, "ProtoOASpotEvent.session_close")
+        if f_session_close.__class__ is int and 0 <= f_session_close < 0x80:
+            out.append(f_session_close)
+        else:
+            _put_uint64(out, f_session_close, "ProtoOASpotEvent.session_close")
 
     f_timestamp = msg.timestamp
     if f_timestamp is not None:
         out += b"@"
-        _put_int64(out, f_timestamp, "ProtoOASpotEvent.timestamp")
+        if f_timestamp.__class__ is int and 0 <= f_timestamp < 0x80:
+            out.append(f_timestamp)
+        else:
+            _put_int64(out, f_timestamp, "ProtoOASpotEvent.timestamp")
 
     return bytes(out)
 
@@ -15227,7 +15502,10 @@ def _encode_ProtoOASubscribeLiveTrendbarReq(msg: ProtoOASubscribeLiveTrendbarReq
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASubscribeLiveTrendbarReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASubscribeLiveTrendbarReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASubscribeLiveTrendbarReq.ctid_trader_account_id")
 
     f_period = msg.period
     if f_period is None:
@@ -15239,7 +15517,10 @@ def _encode_ProtoOASubscribeLiveTrendbarReq(msg: ProtoOASubscribeLiveTrendbarReq
     if f_symbol_id is None:
         raise _required("ProtoOASubscribeLiveTrendbarReq", "symbol_id")
     out += b" "
-    _put_int64(out, f_symbol_id, "ProtoOASubscribeLiveTrendbarReq.symbol_id")
+    if f_symbol_id.__class__ is int and 0 <= f_symbol_id < 0x80:
+        out.append(f_symbol_id)
+    else:
+        _put_int64(out, f_symbol_id, "ProtoOASubscribeLiveTrendbarReq.symbol_id")
 
     return bytes(out)
 
@@ -15400,7 +15681,10 @@ def _encode_ProtoOASubscribeLiveTrendbarRes(msg: ProtoOASubscribeLiveTrendbarRes
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASubscribeLiveTrendbarRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASubscribeLiveTrendbarRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASubscribeLiveTrendbarRes.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -15707,7 +15991,10 @@ def _encode_ProtoOAUnsubscribeLiveTrendbarReq(msg: ProtoOAUnsubscribeLiveTrendba
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAUnsubscribeLiveTrendbarReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAUnsubscribeLiveTrendbarReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAUnsubscribeLiveTrendbarReq.ctid_trader_account_id")
 
     f_period = msg.period
     if f_period is None:
@@ -15719,7 +16006,10 @@ def _encode_ProtoOAUnsubscribeLiveTrendbarReq(msg: ProtoOAUnsubscribeLiveTrendba
     if f_symbol_id is None:
         raise _required("ProtoOAUnsubscribeLiveTrendbarReq", "symbol_id")
     out += b" "
-    _put_int64(out, f_symbol_id, "ProtoOAUnsubscribeLiveTrendbarReq.symbol_id")
+    if f_symbol_id.__class__ is int and 0 <= f_symbol_id < 0x80:
+        out.append(f_symbol_id)
+    else:
+        _put_int64(out, f_symbol_id, "ProtoOAUnsubscribeLiveTrendbarReq.symbol_id")
 
     return bytes(out)
 
@@ -15880,7 +16170,10 @@ def _encode_ProtoOAUnsubscribeLiveTrendbarRes(msg: ProtoOAUnsubscribeLiveTrendba
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAUnsubscribeLiveTrendbarRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAUnsubscribeLiveTrendbarRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAUnsubscribeLiveTrendbarRes.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -16373,17 +16666,26 @@ def _encode_ProtoOAGetTrendbarsReq(msg: ProtoOAGetTrendbarsReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAGetTrendbarsReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetTrendbarsReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetTrendbarsReq.ctid_trader_account_id")
 
     f_from_timestamp = msg.from_timestamp
     if f_from_timestamp is not None:
         out += b"\x18"
-        _put_int64(out, f_from_timestamp, "ProtoOAGetTrendbarsReq.from_timestamp")
+        if f_from_timestamp.__class__ is int and 0 <= f_from_timestamp < 0x80:
+            out.append(f_from_timestamp)
+        else:
+            _put_int64(out, f_from_timestamp, "ProtoOAGetTrendbarsReq.from_timestamp")
 
     f_to_timestamp = msg.to_timestamp
     if f_to_timestamp is not None:
         out += b" "
-        _put_int64(out, f_to_timestamp, "ProtoOAGetTrendbarsReq.to_timestamp")
+        if f_to_timestamp.__class__ is int and 0 <= f_to_timestamp < 0x80:
+            out.append(f_to_timestamp)
+        else:
+            _put_int64(out, f_to_timestamp, "ProtoOAGetTrendbarsReq.to_timestamp")
 
     f_period = msg.period
     if f_period is None:
@@ -16395,12 +16697,18 @@ def _encode_ProtoOAGetTrendbarsReq(msg: ProtoOAGetTrendbarsReq) -> bytes:
     if f_symbol_id is None:
         raise _required("ProtoOAGetTrendbarsReq", "symbol_id")
     out += b"0"
-    _put_int64(out, f_symbol_id, "ProtoOAGetTrendbarsReq.symbol_id")
+    if f_symbol_id.__class__ is int and 0 <= f_symbol_id < 0x80:
+        out.append(f_symbol_id)
+    else:
+        _put_int64(out, f_symbol_id, "ProtoOAGetTrendbarsReq.symbol_id")
 
     f_count = msg.count
     if f_count is not None:
         out += b"8"
-        _put_uint32(out, f_count, "ProtoOAGetTrendbarsReq.count")
+        if f_count.__class__ is int and 0 <= f_count < 0x80:
+            out.append(f_count)
+        else:
+            _put_uint32(out, f_count, "ProtoOAGetTrendbarsReq.count")
 
     return bytes(out)
 
@@ -16857,7 +17165,10 @@ def _encode_ProtoOAGetTrendbarsRes(msg: ProtoOAGetTrendbarsRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAGetTrendbarsRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetTrendbarsRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetTrendbarsRes.ctid_trader_account_id")
 
     f_period = msg.period
     if f_period is None:
@@ -16868,7 +17179,10 @@ def _encode_ProtoOAGetTrendbarsRes(msg: ProtoOAGetTrendbarsRes) -> bytes:
     f_timestamp = msg.timestamp
     if f_timestamp is not None:
         out += b" "
-        _put_int64(out, f_timestamp, "ProtoOAGetTrendbarsRes.timestamp")
+        if f_timestamp.__class__ is int and 0 <= f_timestamp < 0x80:
+            out.append(f_timestamp)
+        else:
+            _put_int64(out, f_timestamp, "ProtoOAGetTrendbarsRes.timestamp")
 
     for item in _check_list(msg.trendbar, "ProtoOAGetTrendbarsRes.trendbar"):
         out += b"*"
@@ -16877,7 +17191,10 @@ def _encode_ProtoOAGetTrendbarsRes(msg: ProtoOAGetTrendbarsRes) -> bytes:
     f_symbol_id = msg.symbol_id
     if f_symbol_id is not None:
         out += b"0"
-        _put_int64(out, f_symbol_id, "ProtoOAGetTrendbarsRes.symbol_id")
+        if f_symbol_id.__class__ is int and 0 <= f_symbol_id < 0x80:
+            out.append(f_symbol_id)
+        else:
+            _put_int64(out, f_symbol_id, "ProtoOAGetTrendbarsRes.symbol_id")
 
     f_has_more = msg.has_more
     if f_has_more is not None:
@@ -17327,13 +17644,19 @@ def _encode_ProtoOAGetTickDataReq(msg: ProtoOAGetTickDataReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAGetTickDataReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetTickDataReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetTickDataReq.ctid_trader_account_id")
 
     f_symbol_id = msg.symbol_id
     if f_symbol_id is None:
         raise _required("ProtoOAGetTickDataReq", "symbol_id")
     out += b"\x18"
-    _put_int64(out, f_symbol_id, "ProtoOAGetTickDataReq.symbol_id")
+    if f_symbol_id.__class__ is int and 0 <= f_symbol_id < 0x80:
+        out.append(f_symbol_id)
+    else:
+        _put_int64(out, f_symbol_id, "ProtoOAGetTickDataReq.symbol_id")
 
     f_type_ = msg.type_
     if f_type_ is None:
@@ -17344,12 +17667,18 @@ def _encode_ProtoOAGetTickDataReq(msg: ProtoOAGetTickDataReq) -> bytes:
     f_from_timestamp = msg.from_timestamp
     if f_from_timestamp is not None:
         out += b"("
-        _put_int64(out, f_from_timestamp, "ProtoOAGetTickDataReq.from_timestamp")
+        if f_from_timestamp.__class__ is int and 0 <= f_from_timestamp < 0x80:
+            out.append(f_from_timestamp)
+        else:
+            _put_int64(out, f_from_timestamp, "ProtoOAGetTickDataReq.from_timestamp")
 
     f_to_timestamp = msg.to_timestamp
     if f_to_timestamp is not None:
         out += b"0"
-        _put_int64(out, f_to_timestamp, "ProtoOAGetTickDataReq.to_timestamp")
+        if f_to_timestamp.__class__ is int and 0 <= f_to_timestamp < 0x80:
+            out.append(f_to_timestamp)
+        else:
+            _put_int64(out, f_to_timestamp, "ProtoOAGetTickDataReq.to_timestamp")
 
     return bytes(out)
 
@@ -17604,7 +17933,10 @@ def _encode_ProtoOAGetTickDataRes(msg: ProtoOAGetTickDataRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAGetTickDataRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetTickDataRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetTickDataRes.ctid_trader_account_id")
 
     for item in _check_list(msg.tick_data, "ProtoOAGetTickDataRes.tick_data"):
         out += b"\x1a"
@@ -18237,13 +18569,19 @@ def _encode_ProtoOADepthEvent(msg: ProtoOADepthEvent) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOADepthEvent", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOADepthEvent.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOADepthEvent.ctid_trader_account_id")
 
     f_symbol_id = msg.symbol_id
     if f_symbol_id is None:
         raise _required("ProtoOADepthEvent", "symbol_id")
     out += b"\x18"
-    _put_uint64(out, f_symbol_id, "ProtoOADepthEvent.symbol_id")
+    if f_symbol_id.__class__ is int and 0 <= f_symbol_id < 0x80:
+        out.append(f_symbol_id)
+    else:
+        _put_uint64(out, f_symbol_id, "ProtoOADepthEvent.symbol_id")
 
     for item in _check_list(msg.new_quotes, "ProtoOADepthEvent.new_quotes"):
         out += b'"'
@@ -18253,7 +18591,10 @@ def _encode_ProtoOADepthEvent(msg: ProtoOADepthEvent) -> bytes:
     if f_deleted_quotes:
         packed = bytearray()
         for item in f_deleted_quotes:
-            _put_uint64(packed, item, "ProtoOADepthEvent.deleted_quotes")
+            if item.__class__ is int and 0 <= item < 0x80:
+                packed.append(item)
+            else:
+                _put_uint64(packed, item, "ProtoOADepthEvent.deleted_quotes")
 
         out += b"*"
         _put_uvarint(out, len(packed))
@@ -18536,11 +18877,17 @@ def _encode_ProtoOASubscribeDepthQuotesReq(msg: ProtoOASubscribeDepthQuotesReq) 
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASubscribeDepthQuotesReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASubscribeDepthQuotesReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASubscribeDepthQuotesReq.ctid_trader_account_id")
 
     for item in _check_list(msg.symbol_id, "ProtoOASubscribeDepthQuotesReq.symbol_id"):
         out += b"\x18"
-        _put_int64(out, item, "ProtoOASubscribeDepthQuotesReq.symbol_id")
+        if item.__class__ is int and 0 <= item < 0x80:
+            out.append(item)
+        else:
+            _put_int64(out, item, "ProtoOASubscribeDepthQuotesReq.symbol_id")
 
     return bytes(out)
 
@@ -18699,7 +19046,10 @@ def _encode_ProtoOASubscribeDepthQuotesRes(msg: ProtoOASubscribeDepthQuotesRes) 
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASubscribeDepthQuotesRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASubscribeDepthQuotesRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASubscribeDepthQuotesRes.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -18981,11 +19331,17 @@ def _encode_ProtoOAUnsubscribeDepthQuotesReq(msg: ProtoOAUnsubscribeDepthQuotesR
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAUnsubscribeDepthQuotesReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAUnsubscribeDepthQuotesReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAUnsubscribeDepthQuotesReq.ctid_trader_account_id")
 
     for item in _check_list(msg.symbol_id, "ProtoOAUnsubscribeDepthQuotesReq.symbol_id"):
         out += b"\x18"
-        _put_int64(out, item, "ProtoOAUnsubscribeDepthQuotesReq.symbol_id")
+        if item.__class__ is int and 0 <= item < 0x80:
+            out.append(item)
+        else:
+            _put_int64(out, item, "ProtoOAUnsubscribeDepthQuotesReq.symbol_id")
 
     return bytes(out)
 
@@ -19146,7 +19502,10 @@ def _encode_ProtoOAUnsubscribeDepthQuotesRes(msg: ProtoOAUnsubscribeDepthQuotesR
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAUnsubscribeDepthQuotesRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAUnsubscribeDepthQuotesRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAUnsubscribeDepthQuotesRes.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -19307,7 +19666,10 @@ def _encode_ProtoOASymbolCategoryListReq(msg: ProtoOASymbolCategoryListReq) -> b
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASymbolCategoryListReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolCategoryListReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolCategoryListReq.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -19510,7 +19872,10 @@ def _encode_ProtoOASymbolCategoryListRes(msg: ProtoOASymbolCategoryListRes) -> b
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOASymbolCategoryListRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolCategoryListRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOASymbolCategoryListRes.ctid_trader_account_id")
 
     for item in _check_list(msg.symbol_category, "ProtoOASymbolCategoryListRes.symbol_category"):
         out += b"\x1a"
@@ -19675,7 +20040,10 @@ def _encode_ProtoOAAccountLogoutReq(msg: ProtoOAAccountLogoutReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAAccountLogoutReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAAccountLogoutReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAAccountLogoutReq.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -19834,7 +20202,10 @@ def _encode_ProtoOAAccountLogoutRes(msg: ProtoOAAccountLogoutRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAAccountLogoutRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAAccountLogoutRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAAccountLogoutRes.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -19993,7 +20364,10 @@ def _encode_ProtoOAAccountDisconnectEvent(msg: ProtoOAAccountDisconnectEvent) ->
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAAccountDisconnectEvent", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAAccountDisconnectEvent.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAAccountDisconnectEvent.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -20154,7 +20528,10 @@ def _encode_ProtoOAMarginCallListReq(msg: ProtoOAMarginCallListReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAMarginCallListReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAMarginCallListReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAMarginCallListReq.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -20479,7 +20856,10 @@ def _encode_ProtoOAMarginCallUpdateReq(msg: ProtoOAMarginCallUpdateReq) -> bytes
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAMarginCallUpdateReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAMarginCallUpdateReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAMarginCallUpdateReq.ctid_trader_account_id")
 
     f_margin_call = msg.margin_call
     if f_margin_call is None:
@@ -20770,7 +21150,10 @@ def _encode_ProtoOAMarginCallUpdateEvent(msg: ProtoOAMarginCallUpdateEvent) -> b
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAMarginCallUpdateEvent", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAMarginCallUpdateEvent.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAMarginCallUpdateEvent.ctid_trader_account_id")
 
     f_margin_call = msg.margin_call
     if f_margin_call is None:
@@ -20982,7 +21365,10 @@ def _encode_ProtoOAMarginCallTriggerEvent(msg: ProtoOAMarginCallTriggerEvent) ->
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAMarginCallTriggerEvent", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAMarginCallTriggerEvent.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAMarginCallTriggerEvent.ctid_trader_account_id")
 
     f_margin_call = msg.margin_call
     if f_margin_call is None:
@@ -21231,13 +21617,19 @@ def _encode_ProtoOAGetDynamicLeverageByIDReq(msg: ProtoOAGetDynamicLeverageByIDR
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAGetDynamicLeverageByIDReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetDynamicLeverageByIDReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetDynamicLeverageByIDReq.ctid_trader_account_id")
 
     f_leverage_id = msg.leverage_id
     if f_leverage_id is None:
         raise _required("ProtoOAGetDynamicLeverageByIDReq", "leverage_id")
     out += b"\x18"
-    _put_int64(out, f_leverage_id, "ProtoOAGetDynamicLeverageByIDReq.leverage_id")
+    if f_leverage_id.__class__ is int and 0 <= f_leverage_id < 0x80:
+        out.append(f_leverage_id)
+    else:
+        _put_int64(out, f_leverage_id, "ProtoOAGetDynamicLeverageByIDReq.leverage_id")
 
     return bytes(out)
 
@@ -21445,7 +21837,10 @@ def _encode_ProtoOAGetDynamicLeverageByIDRes(msg: ProtoOAGetDynamicLeverageByIDR
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAGetDynamicLeverageByIDRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetDynamicLeverageByIDRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetDynamicLeverageByIDRes.ctid_trader_account_id")
 
     f_leverage = msg.leverage
     if f_leverage is None:
@@ -21832,23 +22227,35 @@ def _encode_ProtoOADealListByPositionIdReq(msg: ProtoOADealListByPositionIdReq) 
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOADealListByPositionIdReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOADealListByPositionIdReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOADealListByPositionIdReq.ctid_trader_account_id")
 
     f_position_id = msg.position_id
     if f_position_id is None:
         raise _required("ProtoOADealListByPositionIdReq", "position_id")
     out += b"\x18"
-    _put_int64(out, f_position_id, "ProtoOADealListByPositionIdReq.position_id")
+    if f_position_id.__class__ is int and 0 <= f_position_id < 0x80:
+        out.append(f_position_id)
+    else:
+        _put_int64(out, f_position_id, "ProtoOADealListByPositionIdReq.position_id")
 
     f_from_timestamp = msg.from_timestamp
     if f_from_timestamp is not None:
         out += b" "
-        _put_int64(out, f_from_timestamp, "ProtoOADealListByPositionIdReq.from_timestamp")
+        if f_from_timestamp.__class__ is int and 0 <= f_from_timestamp < 0x80:
+            out.append(f_from_timestamp)
+        else:
+            _put_int64(out, f_from_timestamp, "ProtoOADealListByPositionIdReq.from_timestamp")
 
     f_to_timestamp = msg.to_timestamp
     if f_to_timestamp is not None:
         out += b"("
-        _put_int64(out, f_to_timestamp, "ProtoOADealListByPositionIdReq.to_timestamp")
+        if f_to_timestamp.__class__ is int and 0 <= f_to_timestamp < 0x80:
+            out.append(f_to_timestamp)
+        else:
+            _put_int64(out, f_to_timestamp, "ProtoOADealListByPositionIdReq.to_timestamp")
 
     return bytes(out)
 
@@ -22101,7 +22508,10 @@ def _encode_ProtoOADealListByPositionIdRes(msg: ProtoOADealListByPositionIdRes) 
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOADealListByPositionIdRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOADealListByPositionIdRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOADealListByPositionIdRes.ctid_trader_account_id")
 
     for item in _check_list(msg.deal, "ProtoOADealListByPositionIdRes.deal"):
         out += b"\x1a"
@@ -22352,13 +22762,19 @@ def _encode_ProtoOAOrderDetailsReq(msg: ProtoOAOrderDetailsReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAOrderDetailsReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderDetailsReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderDetailsReq.ctid_trader_account_id")
 
     f_order_id = msg.order_id
     if f_order_id is None:
         raise _required("ProtoOAOrderDetailsReq", "order_id")
     out += b"\x18"
-    _put_int64(out, f_order_id, "ProtoOAOrderDetailsReq.order_id")
+    if f_order_id.__class__ is int and 0 <= f_order_id < 0x80:
+        out.append(f_order_id)
+    else:
+        _put_int64(out, f_order_id, "ProtoOAOrderDetailsReq.order_id")
 
     return bytes(out)
 
@@ -22596,7 +23012,10 @@ def _encode_ProtoOAOrderDetailsRes(msg: ProtoOAOrderDetailsRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAOrderDetailsRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderDetailsRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderDetailsRes.ctid_trader_account_id")
 
     f_order = msg.order
     if f_order is None:
@@ -22989,23 +23408,35 @@ def _encode_ProtoOAOrderListByPositionIdReq(msg: ProtoOAOrderListByPositionIdReq
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAOrderListByPositionIdReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderListByPositionIdReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderListByPositionIdReq.ctid_trader_account_id")
 
     f_position_id = msg.position_id
     if f_position_id is None:
         raise _required("ProtoOAOrderListByPositionIdReq", "position_id")
     out += b"\x18"
-    _put_int64(out, f_position_id, "ProtoOAOrderListByPositionIdReq.position_id")
+    if f_position_id.__class__ is int and 0 <= f_position_id < 0x80:
+        out.append(f_position_id)
+    else:
+        _put_int64(out, f_position_id, "ProtoOAOrderListByPositionIdReq.position_id")
 
     f_from_timestamp = msg.from_timestamp
     if f_from_timestamp is not None:
         out += b" "
-        _put_int64(out, f_from_timestamp, "ProtoOAOrderListByPositionIdReq.from_timestamp")
+        if f_from_timestamp.__class__ is int and 0 <= f_from_timestamp < 0x80:
+            out.append(f_from_timestamp)
+        else:
+            _put_int64(out, f_from_timestamp, "ProtoOAOrderListByPositionIdReq.from_timestamp")
 
     f_to_timestamp = msg.to_timestamp
     if f_to_timestamp is not None:
         out += b"("
-        _put_int64(out, f_to_timestamp, "ProtoOAOrderListByPositionIdReq.to_timestamp")
+        if f_to_timestamp.__class__ is int and 0 <= f_to_timestamp < 0x80:
+            out.append(f_to_timestamp)
+        else:
+            _put_int64(out, f_to_timestamp, "ProtoOAOrderListByPositionIdReq.to_timestamp")
 
     return bytes(out)
 
@@ -23260,7 +23691,10 @@ def _encode_ProtoOAOrderListByPositionIdRes(msg: ProtoOAOrderListByPositionIdRes
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAOrderListByPositionIdRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderListByPositionIdRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAOrderListByPositionIdRes.ctid_trader_account_id")
 
     for item in _check_list(msg.order, "ProtoOAOrderListByPositionIdRes.order"):
         out += b"\x1a"
@@ -23511,13 +23945,19 @@ def _encode_ProtoOADealOffsetListReq(msg: ProtoOADealOffsetListReq) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOADealOffsetListReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOADealOffsetListReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOADealOffsetListReq.ctid_trader_account_id")
 
     f_deal_id = msg.deal_id
     if f_deal_id is None:
         raise _required("ProtoOADealOffsetListReq", "deal_id")
     out += b"\x18"
-    _put_int64(out, f_deal_id, "ProtoOADealOffsetListReq.deal_id")
+    if f_deal_id.__class__ is int and 0 <= f_deal_id < 0x80:
+        out.append(f_deal_id)
+    else:
+        _put_int64(out, f_deal_id, "ProtoOADealOffsetListReq.deal_id")
 
     return bytes(out)
 
@@ -23756,7 +24196,10 @@ def _encode_ProtoOADealOffsetListRes(msg: ProtoOADealOffsetListRes) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOADealOffsetListRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOADealOffsetListRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOADealOffsetListRes.ctid_trader_account_id")
 
     for item in _check_list(msg.offset_by, "ProtoOADealOffsetListRes.offset_by"):
         out += b"\x1a"
@@ -23927,7 +24370,10 @@ def _encode_ProtoOAGetPositionUnrealizedPnLReq(msg: ProtoOAGetPositionUnrealized
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAGetPositionUnrealizedPnLReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetPositionUnrealizedPnLReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetPositionUnrealizedPnLReq.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -24184,7 +24630,10 @@ def _encode_ProtoOAGetPositionUnrealizedPnLRes(msg: ProtoOAGetPositionUnrealized
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAGetPositionUnrealizedPnLRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetPositionUnrealizedPnLRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAGetPositionUnrealizedPnLRes.ctid_trader_account_id")
 
     for item in _check_list(
         msg.position_unrealized_pnl, "ProtoOAGetPositionUnrealizedPnLRes.position_unrealized_pnl"
@@ -24201,7 +24650,10 @@ def _encode_ProtoOAGetPositionUnrealizedPnLRes(msg: ProtoOAGetPositionUnrealized
     if f_money_digits is None:
         raise _required("ProtoOAGetPositionUnrealizedPnLRes", "money_digits")
     out += b" "
-    _put_uint32(out, f_money_digits, "ProtoOAGetPositionUnrealizedPnLRes.money_digits")
+    if f_money_digits.__class__ is int and 0 <= f_money_digits < 0x80:
+        out.append(f_money_digits)
+    else:
+        _put_uint32(out, f_money_digits, "ProtoOAGetPositionUnrealizedPnLRes.money_digits")
 
     return bytes(out)
 
@@ -24566,25 +25018,37 @@ def _encode_ProtoOAv1PnLChangeEvent(msg: ProtoOAv1PnLChangeEvent) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAv1PnLChangeEvent", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAv1PnLChangeEvent.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAv1PnLChangeEvent.ctid_trader_account_id")
 
     f_gross_unrealized_pnl = msg.gross_unrealized_pnl
     if f_gross_unrealized_pnl is None:
         raise _required("ProtoOAv1PnLChangeEvent", "gross_unrealized_pnl")
     out += b"\x18"
-    _put_int64(out, f_gross_unrealized_pnl, "ProtoOAv1PnLChangeEvent.gross_unrealized_pnl")
+    if f_gross_unrealized_pnl.__class__ is int and 0 <= f_gross_unrealized_pnl < 0x80:
+        out.append(f_gross_unrealized_pnl)
+    else:
+        _put_int64(out, f_gross_unrealized_pnl, "ProtoOAv1PnLChangeEvent.gross_unrealized_pnl")
 
     f_net_unrealized_pnl = msg.net_unrealized_pnl
     if f_net_unrealized_pnl is None:
         raise _required("ProtoOAv1PnLChangeEvent", "net_unrealized_pnl")
     out += b" "
-    _put_int64(out, f_net_unrealized_pnl, "ProtoOAv1PnLChangeEvent.net_unrealized_pnl")
+    if f_net_unrealized_pnl.__class__ is int and 0 <= f_net_unrealized_pnl < 0x80:
+        out.append(f_net_unrealized_pnl)
+    else:
+        _put_int64(out, f_net_unrealized_pnl, "ProtoOAv1PnLChangeEvent.net_unrealized_pnl")
 
     f_money_digits = msg.money_digits
     if f_money_digits is None:
         raise _required("ProtoOAv1PnLChangeEvent", "money_digits")
     out += b"("
-    _put_uint32(out, f_money_digits, "ProtoOAv1PnLChangeEvent.money_digits")
+    if f_money_digits.__class__ is int and 0 <= f_money_digits < 0x80:
+        out.append(f_money_digits)
+    else:
+        _put_uint32(out, f_money_digits, "ProtoOAv1PnLChangeEvent.money_digits")
 
     return bytes(out)
 
@@ -24745,7 +25209,10 @@ def _encode_ProtoOAv1PnLChangeSubscribeReq(msg: ProtoOAv1PnLChangeSubscribeReq) 
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAv1PnLChangeSubscribeReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAv1PnLChangeSubscribeReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAv1PnLChangeSubscribeReq.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -24904,7 +25371,10 @@ def _encode_ProtoOAv1PnLChangeSubscribeRes(msg: ProtoOAv1PnLChangeSubscribeRes) 
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAv1PnLChangeSubscribeRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAv1PnLChangeSubscribeRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAv1PnLChangeSubscribeRes.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -25067,7 +25537,10 @@ def _encode_ProtoOAv1PnLChangeUnSubscribeReq(msg: ProtoOAv1PnLChangeUnSubscribeR
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAv1PnLChangeUnSubscribeReq", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAv1PnLChangeUnSubscribeReq.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAv1PnLChangeUnSubscribeReq.ctid_trader_account_id")
 
     return bytes(out)
 
@@ -25228,7 +25701,10 @@ def _encode_ProtoOAv1PnLChangeUnSubscribeRes(msg: ProtoOAv1PnLChangeUnSubscribeR
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOAv1PnLChangeUnSubscribeRes", "ctid_trader_account_id")
     out += b"\x10"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOAv1PnLChangeUnSubscribeRes.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOAv1PnLChangeUnSubscribeRes.ctid_trader_account_id")
 
     return bytes(out)
 

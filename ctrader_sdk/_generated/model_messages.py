@@ -1025,7 +1025,10 @@ def _encode_ProtoOAAsset(msg: ProtoOAAsset) -> bytes:
     if f_asset_id is None:
         raise _required("ProtoOAAsset", "asset_id")
     out += b"\x08"
-    _put_int64(out, f_asset_id, "ProtoOAAsset.asset_id")
+    if f_asset_id.__class__ is int and 0 <= f_asset_id < 0x80:
+        out.append(f_asset_id)
+    else:
+        _put_int64(out, f_asset_id, "ProtoOAAsset.asset_id")
 
     f_name = msg.name
     if f_name is None:
@@ -1041,7 +1044,10 @@ def _encode_ProtoOAAsset(msg: ProtoOAAsset) -> bytes:
     f_digits = msg.digits
     if f_digits is not None:
         out += b" "
-        _put_int32(out, f_digits, "ProtoOAAsset.digits")
+        if f_digits.__class__ is int and 0 <= f_digits < 0x80:
+            out.append(f_digits)
+        else:
+            _put_int32(out, f_digits, "ProtoOAAsset.digits")
 
     return bytes(out)
 
@@ -2828,19 +2834,28 @@ def _encode_ProtoOASymbol(msg: ProtoOASymbol) -> bytes:
     if f_symbol_id is None:
         raise _required("ProtoOASymbol", "symbol_id")
     out += b"\x08"
-    _put_int64(out, f_symbol_id, "ProtoOASymbol.symbol_id")
+    if f_symbol_id.__class__ is int and 0 <= f_symbol_id < 0x80:
+        out.append(f_symbol_id)
+    else:
+        _put_int64(out, f_symbol_id, "ProtoOASymbol.symbol_id")
 
     f_digits = msg.digits
     if f_digits is None:
         raise _required("ProtoOASymbol", "digits")
     out += b"\x10"
-    _put_int32(out, f_digits, "ProtoOASymbol.digits")
+    if f_digits.__class__ is int and 0 <= f_digits < 0x80:
+        out.append(f_digits)
+    else:
+        _put_int32(out, f_digits, "ProtoOASymbol.digits")
 
     f_pip_position = msg.pip_position
     if f_pip_position is None:
         raise _required("ProtoOASymbol", "pip_position")
     out += b"\x18"
-    _put_int32(out, f_pip_position, "ProtoOASymbol.pip_position")
+    if f_pip_position.__class__ is int and 0 <= f_pip_position < 0x80:
+        out.append(f_pip_position)
+    else:
+        _put_int32(out, f_pip_position, "ProtoOASymbol.pip_position")
 
     f_enable_short_selling = msg.enable_short_selling
     if f_enable_short_selling is not None:
@@ -2870,22 +2885,34 @@ def _encode_ProtoOASymbol(msg: ProtoOASymbol) -> bytes:
     f_max_volume = msg.max_volume
     if f_max_volume is not None:
         out += b"H"
-        _put_int64(out, f_max_volume, "ProtoOASymbol.max_volume")
+        if f_max_volume.__class__ is int and 0 <= f_max_volume < 0x80:
+            out.append(f_max_volume)
+        else:
+            _put_int64(out, f_max_volume, "ProtoOASymbol.max_volume")
 
     f_min_volume = msg.min_volume
     if f_min_volume is not None:
         out += b"P"
-        _put_int64(out, f_min_volume, "ProtoOASymbol.min_volume")
+        if f_min_volume.__class__ is int and 0 <= f_min_volume < 0x80:
+            out.append(f_min_volume)
+        else:
+            _put_int64(out, f_min_volume, "ProtoOASymbol.min_volume")
 
     f_step_volume = msg.step_volume
     if f_step_volume is not None:
         out += b"X"
-        _put_int64(out, f_step_volume, "ProtoOASymbol.step_volume")
+        if f_step_volume.__class__ is int and 0 <= f_step_volume < 0x80:
+            out.append(f_step_volume)
+        else:
+            _put_int64(out, f_step_volume, "ProtoOASymbol.step_volume")
 
     f_max_exposure = msg.max_exposure
     if f_max_exposure is not None:
         out += b"`"
-        _put_uint64(out, f_max_exposure, "ProtoOASymbol.max_exposure")
+        if f_max_exposure.__class__ is int and 0 <= f_max_exposure < 0x80:
+            out.append(f_max_exposure)
+        else:
+            _put_uint64(out, f_max_exposure, "ProtoOASymbol.max_exposure")
 
     for item in _check_list(msg.schedule, "ProtoOASymbol.schedule"):
         out += b"j"
@@ -2894,7 +2921,10 @@ def _encode_ProtoOASymbol(msg: ProtoOASymbol) -> bytes:
     f_commission = msg.commission
     if f_commission is not None:
         out += b"p"
-        _put_int64(out, f_commission, "ProtoOASymbol.commission")
+        if f_commission.__class__ is int and 0 <= f_commission < 0x80:
+            out.append(f_commission)
+        else:
+            _put_int64(out, f_commission, "ProtoOASymbol.commission")
 
     f_commission_type = msg.commission_type
     if f_commission_type is not None:
@@ -2904,22 +2934,34 @@ def _encode_ProtoOASymbol(msg: ProtoOASymbol) -> bytes:
     f_sl_distance = msg.sl_distance
     if f_sl_distance is not None:
         out += b"\x80\x01"
-        _put_uint32(out, f_sl_distance, "ProtoOASymbol.sl_distance")
+        if f_sl_distance.__class__ is int and 0 <= f_sl_distance < 0x80:
+            out.append(f_sl_distance)
+        else:
+            _put_uint32(out, f_sl_distance, "ProtoOASymbol.sl_distance")
 
     f_tp_distance = msg.tp_distance
     if f_tp_distance is not None:
         out += b"\x88\x01"
-        _put_uint32(out, f_tp_distance, "ProtoOASymbol.tp_distance")
+        if f_tp_distance.__class__ is int and 0 <= f_tp_distance < 0x80:
+            out.append(f_tp_distance)
+        else:
+            _put_uint32(out, f_tp_distance, "ProtoOASymbol.tp_distance")
 
     f_gsl_distance = msg.gsl_distance
     if f_gsl_distance is not None:
         out += b"\x90\x01"
-        _put_uint32(out, f_gsl_distance, "ProtoOASymbol.gsl_distance")
+        if f_gsl_distance.__class__ is int and 0 <= f_gsl_distance < 0x80:
+            out.append(f_gsl_distance)
+        else:
+            _put_uint32(out, f_gsl_distance, "ProtoOASymbol.gsl_distance")
 
     f_gsl_charge = msg.gsl_charge
     if f_gsl_charge is not None:
         out += b"\x98\x01"
-        _put_int64(out, f_gsl_charge, "ProtoOASymbol.gsl_charge")
+        if f_gsl_charge.__class__ is int and 0 <= f_gsl_charge < 0x80:
+            out.append(f_gsl_charge)
+        else:
+            _put_int64(out, f_gsl_charge, "ProtoOASymbol.gsl_charge")
 
     f_distance_set_in = msg.distance_set_in
     if f_distance_set_in is not None:
@@ -2929,7 +2971,10 @@ def _encode_ProtoOASymbol(msg: ProtoOASymbol) -> bytes:
     f_min_commission = msg.min_commission
     if f_min_commission is not None:
         out += b"\xa8\x01"
-        _put_int64(out, f_min_commission, "ProtoOASymbol.min_commission")
+        if f_min_commission.__class__ is int and 0 <= f_min_commission < 0x80:
+            out.append(f_min_commission)
+        else:
+            _put_int64(out, f_min_commission, "ProtoOASymbol.min_commission")
 
     f_min_commission_type = msg.min_commission_type
     if f_min_commission_type is not None:
@@ -2944,12 +2989,18 @@ def _encode_ProtoOASymbol(msg: ProtoOASymbol) -> bytes:
     f_rollover_commission = msg.rollover_commission
     if f_rollover_commission is not None:
         out += b"\xc0\x01"
-        _put_int64(out, f_rollover_commission, "ProtoOASymbol.rollover_commission")
+        if f_rollover_commission.__class__ is int and 0 <= f_rollover_commission < 0x80:
+            out.append(f_rollover_commission)
+        else:
+            _put_int64(out, f_rollover_commission, "ProtoOASymbol.rollover_commission")
 
     f_skip_rollover_days = msg.skip_rollover_days
     if f_skip_rollover_days is not None:
         out += b"\xc8\x01"
-        _put_int32(out, f_skip_rollover_days, "ProtoOASymbol.skip_rollover_days")
+        if f_skip_rollover_days.__class__ is int and 0 <= f_skip_rollover_days < 0x80:
+            out.append(f_skip_rollover_days)
+        else:
+            _put_int32(out, f_skip_rollover_days, "ProtoOASymbol.skip_rollover_days")
 
     f_schedule_time_zone = msg.schedule_time_zone
     if f_schedule_time_zone is not None:
@@ -2978,17 +3029,31 @@ def _encode_ProtoOASymbol(msg: ProtoOASymbol) -> bytes:
     f_lot_size = msg.lot_size
     if f_lot_size is not None:
         out += b"\xf0\x01"
-        _put_int64(out, f_lot_size, "ProtoOASymbol.lot_size")
+        if f_lot_size.__class__ is int and 0 <= f_lot_size < 0x80:
+            out.append(f_lot_size)
+        else:
+            _put_int64(out, f_lot_size, "ProtoOASymbol.lot_size")
 
     f_precise_trading_commission_rate = msg.precise_trading_commission_rate
     if f_precise_trading_commission_rate is not None:
         out += b"\xf8\x01"
-        _put_int64(out, f_precise_trading_commission_rate, "ProtoOASymbol.precise_trading_commission_rate")
+        if (
+            f_precise_trading_commission_rate.__class__ is int
+            and 0 <= f_precise_trading_commission_rate < 0x80
+        ):
+            out.append(f_precise_trading_commission_rate)
+        else:
+            _put_int64(
+                out, f_precise_trading_commission_rate, "ProtoOASymbol.precise_trading_commission_rate"
+            )
 
     f_precise_min_commission = msg.precise_min_commission
     if f_precise_min_commission is not None:
         out += b"\x80\x02"
-        _put_int64(out, f_precise_min_commission, "ProtoOASymbol.precise_min_commission")
+        if f_precise_min_commission.__class__ is int and 0 <= f_precise_min_commission < 0x80:
+            out.append(f_precise_min_commission)
+        else:
+            _put_int64(out, f_precise_min_commission, "ProtoOASymbol.precise_min_commission")
 
     for item in _check_list(msg.holiday, "ProtoOASymbol.holiday"):
         out += b"\x8a\x02"
@@ -2997,27 +3062,42 @@ def _encode_ProtoOASymbol(msg: ProtoOASymbol) -> bytes:
     f_pnl_conversion_fee_rate = msg.pnl_conversion_fee_rate
     if f_pnl_conversion_fee_rate is not None:
         out += b"\x90\x02"
-        _put_int32(out, f_pnl_conversion_fee_rate, "ProtoOASymbol.pnl_conversion_fee_rate")
+        if f_pnl_conversion_fee_rate.__class__ is int and 0 <= f_pnl_conversion_fee_rate < 0x80:
+            out.append(f_pnl_conversion_fee_rate)
+        else:
+            _put_int32(out, f_pnl_conversion_fee_rate, "ProtoOASymbol.pnl_conversion_fee_rate")
 
     f_leverage_id = msg.leverage_id
     if f_leverage_id is not None:
         out += b"\x98\x02"
-        _put_int64(out, f_leverage_id, "ProtoOASymbol.leverage_id")
+        if f_leverage_id.__class__ is int and 0 <= f_leverage_id < 0x80:
+            out.append(f_leverage_id)
+        else:
+            _put_int64(out, f_leverage_id, "ProtoOASymbol.leverage_id")
 
     f_swap_period = msg.swap_period
     if f_swap_period is not None:
         out += b"\xa0\x02"
-        _put_int32(out, f_swap_period, "ProtoOASymbol.swap_period")
+        if f_swap_period.__class__ is int and 0 <= f_swap_period < 0x80:
+            out.append(f_swap_period)
+        else:
+            _put_int32(out, f_swap_period, "ProtoOASymbol.swap_period")
 
     f_swap_time = msg.swap_time
     if f_swap_time is not None:
         out += b"\xa8\x02"
-        _put_int32(out, f_swap_time, "ProtoOASymbol.swap_time")
+        if f_swap_time.__class__ is int and 0 <= f_swap_time < 0x80:
+            out.append(f_swap_time)
+        else:
+            _put_int32(out, f_swap_time, "ProtoOASymbol.swap_time")
 
     f_skip_swap_periods = msg.skip_swap_periods
     if f_skip_swap_periods is not None:
         out += b"\xb0\x02"
-        _put_int32(out, f_skip_swap_periods, "ProtoOASymbol.skip_swap_periods")
+        if f_skip_swap_periods.__class__ is int and 0 <= f_skip_swap_periods < 0x80:
+            out.append(f_skip_swap_periods)
+        else:
+            _put_int32(out, f_skip_swap_periods, "ProtoOASymbol.skip_swap_periods")
 
     f_charge_swap_at_weekends = msg.charge_swap_at_weekends
     if f_charge_swap_at_weekends is not None:
@@ -3526,7 +3606,10 @@ def _encode_ProtoOALightSymbol(msg: ProtoOALightSymbol) -> bytes:
     if f_symbol_id is None:
         raise _required("ProtoOALightSymbol", "symbol_id")
     out += b"\x08"
-    _put_int64(out, f_symbol_id, "ProtoOALightSymbol.symbol_id")
+    if f_symbol_id.__class__ is int and 0 <= f_symbol_id < 0x80:
+        out.append(f_symbol_id)
+    else:
+        _put_int64(out, f_symbol_id, "ProtoOALightSymbol.symbol_id")
 
     f_symbol_name = msg.symbol_name
     if f_symbol_name is not None:
@@ -3541,17 +3624,26 @@ def _encode_ProtoOALightSymbol(msg: ProtoOALightSymbol) -> bytes:
     f_base_asset_id = msg.base_asset_id
     if f_base_asset_id is not None:
         out += b" "
-        _put_int64(out, f_base_asset_id, "ProtoOALightSymbol.base_asset_id")
+        if f_base_asset_id.__class__ is int and 0 <= f_base_asset_id < 0x80:
+            out.append(f_base_asset_id)
+        else:
+            _put_int64(out, f_base_asset_id, "ProtoOALightSymbol.base_asset_id")
 
     f_quote_asset_id = msg.quote_asset_id
     if f_quote_asset_id is not None:
         out += b"("
-        _put_int64(out, f_quote_asset_id, "ProtoOALightSymbol.quote_asset_id")
+        if f_quote_asset_id.__class__ is int and 0 <= f_quote_asset_id < 0x80:
+            out.append(f_quote_asset_id)
+        else:
+            _put_int64(out, f_quote_asset_id, "ProtoOALightSymbol.quote_asset_id")
 
     f_symbol_category_id = msg.symbol_category_id
     if f_symbol_category_id is not None:
         out += b"0"
-        _put_int64(out, f_symbol_category_id, "ProtoOALightSymbol.symbol_category_id")
+        if f_symbol_category_id.__class__ is int and 0 <= f_symbol_category_id < 0x80:
+            out.append(f_symbol_category_id)
+        else:
+            _put_int64(out, f_symbol_category_id, "ProtoOALightSymbol.symbol_category_id")
 
     f_description = msg.description
     if f_description is not None:
@@ -3862,7 +3954,10 @@ def _encode_ProtoOAArchivedSymbol(msg: ProtoOAArchivedSymbol) -> bytes:
     if f_symbol_id is None:
         raise _required("ProtoOAArchivedSymbol", "symbol_id")
     out += b"\x08"
-    _put_int64(out, f_symbol_id, "ProtoOAArchivedSymbol.symbol_id")
+    if f_symbol_id.__class__ is int and 0 <= f_symbol_id < 0x80:
+        out.append(f_symbol_id)
+    else:
+        _put_int64(out, f_symbol_id, "ProtoOAArchivedSymbol.symbol_id")
 
     f_name = msg.name
     if f_name is None:
@@ -3874,7 +3969,10 @@ def _encode_ProtoOAArchivedSymbol(msg: ProtoOAArchivedSymbol) -> bytes:
     if f_utc_last_update_timestamp is None:
         raise _required("ProtoOAArchivedSymbol", "utc_last_update_timestamp")
     out += b"\x18"
-    _put_int64(out, f_utc_last_update_timestamp, "ProtoOAArchivedSymbol.utc_last_update_timestamp")
+    if f_utc_last_update_timestamp.__class__ is int and 0 <= f_utc_last_update_timestamp < 0x80:
+        out.append(f_utc_last_update_timestamp)
+    else:
+        _put_int64(out, f_utc_last_update_timestamp, "ProtoOAArchivedSymbol.utc_last_update_timestamp")
 
     f_description = msg.description
     if f_description is not None:
@@ -4152,13 +4250,19 @@ def _encode_ProtoOASymbolCategory(msg: ProtoOASymbolCategory) -> bytes:
     if f_id is None:
         raise _required("ProtoOASymbolCategory", "id")
     out += b"\x08"
-    _put_int64(out, f_id, "ProtoOASymbolCategory.id")
+    if f_id.__class__ is int and 0 <= f_id < 0x80:
+        out.append(f_id)
+    else:
+        _put_int64(out, f_id, "ProtoOASymbolCategory.id")
 
     f_asset_class_id = msg.asset_class_id
     if f_asset_class_id is None:
         raise _required("ProtoOASymbolCategory", "asset_class_id")
     out += b"\x10"
-    _put_int64(out, f_asset_class_id, "ProtoOASymbolCategory.asset_class_id")
+    if f_asset_class_id.__class__ is int and 0 <= f_asset_class_id < 0x80:
+        out.append(f_asset_class_id)
+    else:
+        _put_int64(out, f_asset_class_id, "ProtoOASymbolCategory.asset_class_id")
 
     f_name = msg.name
     if f_name is None:
@@ -4345,13 +4449,19 @@ def _encode_ProtoOAInterval(msg: ProtoOAInterval) -> bytes:
     if f_start_second is None:
         raise _required("ProtoOAInterval", "start_second")
     out += b"\x18"
-    _put_uint32(out, f_start_second, "ProtoOAInterval.start_second")
+    if f_start_second.__class__ is int and 0 <= f_start_second < 0x80:
+        out.append(f_start_second)
+    else:
+        _put_uint32(out, f_start_second, "ProtoOAInterval.start_second")
 
     f_end_second = msg.end_second
     if f_end_second is None:
         raise _required("ProtoOAInterval", "end_second")
     out += b" "
-    _put_uint32(out, f_end_second, "ProtoOAInterval.end_second")
+    if f_end_second.__class__ is int and 0 <= f_end_second < 0x80:
+        out.append(f_end_second)
+    else:
+        _put_uint32(out, f_end_second, "ProtoOAInterval.end_second")
 
     return bytes(out)
 
@@ -5639,33 +5749,51 @@ def _encode_ProtoOATrader(msg: ProtoOATrader) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOATrader", "ctid_trader_account_id")
     out += b"\x08"
-    _put_int64(out, f_ctid_trader_account_id, "ProtoOATrader.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_int64(out, f_ctid_trader_account_id, "ProtoOATrader.ctid_trader_account_id")
 
     f_balance = msg.balance
     if f_balance is None:
         raise _required("ProtoOATrader", "balance")
     out += b"\x10"
-    _put_int64(out, f_balance, "ProtoOATrader.balance")
+    if f_balance.__class__ is int and 0 <= f_balance < 0x80:
+        out.append(f_balance)
+    else:
+        _put_int64(out, f_balance, "ProtoOATrader.balance")
 
     f_balance_version = msg.balance_version
     if f_balance_version is not None:
         out += b"\x18"
-        _put_int64(out, f_balance_version, "ProtoOATrader.balance_version")
+        if f_balance_version.__class__ is int and 0 <= f_balance_version < 0x80:
+            out.append(f_balance_version)
+        else:
+            _put_int64(out, f_balance_version, "ProtoOATrader.balance_version")
 
     f_manager_bonus = msg.manager_bonus
     if f_manager_bonus is not None:
         out += b" "
-        _put_int64(out, f_manager_bonus, "ProtoOATrader.manager_bonus")
+        if f_manager_bonus.__class__ is int and 0 <= f_manager_bonus < 0x80:
+            out.append(f_manager_bonus)
+        else:
+            _put_int64(out, f_manager_bonus, "ProtoOATrader.manager_bonus")
 
     f_ib_bonus = msg.ib_bonus
     if f_ib_bonus is not None:
         out += b"("
-        _put_int64(out, f_ib_bonus, "ProtoOATrader.ib_bonus")
+        if f_ib_bonus.__class__ is int and 0 <= f_ib_bonus < 0x80:
+            out.append(f_ib_bonus)
+        else:
+            _put_int64(out, f_ib_bonus, "ProtoOATrader.ib_bonus")
 
     f_non_withdrawable_bonus = msg.non_withdrawable_bonus
     if f_non_withdrawable_bonus is not None:
         out += b"0"
-        _put_int64(out, f_non_withdrawable_bonus, "ProtoOATrader.non_withdrawable_bonus")
+        if f_non_withdrawable_bonus.__class__ is int and 0 <= f_non_withdrawable_bonus < 0x80:
+            out.append(f_non_withdrawable_bonus)
+        else:
+            _put_int64(out, f_non_withdrawable_bonus, "ProtoOATrader.non_withdrawable_bonus")
 
     f_access_rights = msg.access_rights
     if f_access_rights is not None:
@@ -5676,7 +5804,10 @@ def _encode_ProtoOATrader(msg: ProtoOATrader) -> bytes:
     if f_deposit_asset_id is None:
         raise _required("ProtoOATrader", "deposit_asset_id")
     out += b"@"
-    _put_int64(out, f_deposit_asset_id, "ProtoOATrader.deposit_asset_id")
+    if f_deposit_asset_id.__class__ is int and 0 <= f_deposit_asset_id < 0x80:
+        out.append(f_deposit_asset_id)
+    else:
+        _put_int64(out, f_deposit_asset_id, "ProtoOATrader.deposit_asset_id")
 
     f_swap_free = msg.swap_free
     if f_swap_free is not None:
@@ -5686,7 +5817,10 @@ def _encode_ProtoOATrader(msg: ProtoOATrader) -> bytes:
     f_leverage_in_cents = msg.leverage_in_cents
     if f_leverage_in_cents is not None:
         out += b"P"
-        _put_uint32(out, f_leverage_in_cents, "ProtoOATrader.leverage_in_cents")
+        if f_leverage_in_cents.__class__ is int and 0 <= f_leverage_in_cents < 0x80:
+            out.append(f_leverage_in_cents)
+        else:
+            _put_uint32(out, f_leverage_in_cents, "ProtoOATrader.leverage_in_cents")
 
     f_total_margin_calculation_type = msg.total_margin_calculation_type
     if f_total_margin_calculation_type is not None:
@@ -5701,7 +5835,10 @@ def _encode_ProtoOATrader(msg: ProtoOATrader) -> bytes:
     f_max_leverage = msg.max_leverage
     if f_max_leverage is not None:
         out += b"`"
-        _put_uint32(out, f_max_leverage, "ProtoOATrader.max_leverage")
+        if f_max_leverage.__class__ is int and 0 <= f_max_leverage < 0x80:
+            out.append(f_max_leverage)
+        else:
+            _put_uint32(out, f_max_leverage, "ProtoOATrader.max_leverage")
 
     f_french_risk = msg.french_risk
     if f_french_risk is not None:
@@ -5711,7 +5848,10 @@ def _encode_ProtoOATrader(msg: ProtoOATrader) -> bytes:
     f_trader_login = msg.trader_login
     if f_trader_login is not None:
         out += b"p"
-        _put_int64(out, f_trader_login, "ProtoOATrader.trader_login")
+        if f_trader_login.__class__ is int and 0 <= f_trader_login < 0x80:
+            out.append(f_trader_login)
+        else:
+            _put_int64(out, f_trader_login, "ProtoOATrader.trader_login")
 
     f_account_type = msg.account_type
     if f_account_type is not None:
@@ -5726,7 +5866,10 @@ def _encode_ProtoOATrader(msg: ProtoOATrader) -> bytes:
     f_registration_timestamp = msg.registration_timestamp
     if f_registration_timestamp is not None:
         out += b"\x88\x01"
-        _put_int64(out, f_registration_timestamp, "ProtoOATrader.registration_timestamp")
+        if f_registration_timestamp.__class__ is int and 0 <= f_registration_timestamp < 0x80:
+            out.append(f_registration_timestamp)
+        else:
+            _put_int64(out, f_registration_timestamp, "ProtoOATrader.registration_timestamp")
 
     f_is_limited_risk = msg.is_limited_risk
     if f_is_limited_risk is not None:
@@ -5746,7 +5889,10 @@ def _encode_ProtoOATrader(msg: ProtoOATrader) -> bytes:
     f_money_digits = msg.money_digits
     if f_money_digits is not None:
         out += b"\xa0\x01"
-        _put_uint32(out, f_money_digits, "ProtoOATrader.money_digits")
+        if f_money_digits.__class__ is int and 0 <= f_money_digits < 0x80:
+            out.append(f_money_digits)
+        else:
+            _put_uint32(out, f_money_digits, "ProtoOATrader.money_digits")
 
     f_fair_stop_out = msg.fair_stop_out
     if f_fair_stop_out is not None:
@@ -6638,7 +6784,10 @@ def _encode_ProtoOAPosition(msg: ProtoOAPosition) -> bytes:
     if f_position_id is None:
         raise _required("ProtoOAPosition", "position_id")
     out += b"\x08"
-    _put_int64(out, f_position_id, "ProtoOAPosition.position_id")
+    if f_position_id.__class__ is int and 0 <= f_position_id < 0x80:
+        out.append(f_position_id)
+    else:
+        _put_int64(out, f_position_id, "ProtoOAPosition.position_id")
 
     f_trade_data = msg.trade_data
     if f_trade_data is None:
@@ -6656,7 +6805,10 @@ def _encode_ProtoOAPosition(msg: ProtoOAPosition) -> bytes:
     if f_swap is None:
         raise _required("ProtoOAPosition", "swap")
     out += b" "
-    _put_int64(out, f_swap, "ProtoOAPosition.swap")
+    if f_swap.__class__ is int and 0 <= f_swap < 0x80:
+        out.append(f_swap)
+    else:
+        _put_int64(out, f_swap, "ProtoOAPosition.swap")
 
     f_price = msg.price
     if f_price is not None:
@@ -6676,12 +6828,18 @@ def _encode_ProtoOAPosition(msg: ProtoOAPosition) -> bytes:
     f_utc_last_update_timestamp = msg.utc_last_update_timestamp
     if f_utc_last_update_timestamp is not None:
         out += b"@"
-        _put_int64(out, f_utc_last_update_timestamp, "ProtoOAPosition.utc_last_update_timestamp")
+        if f_utc_last_update_timestamp.__class__ is int and 0 <= f_utc_last_update_timestamp < 0x80:
+            out.append(f_utc_last_update_timestamp)
+        else:
+            _put_int64(out, f_utc_last_update_timestamp, "ProtoOAPosition.utc_last_update_timestamp")
 
     f_commission = msg.commission
     if f_commission is not None:
         out += b"H"
-        _put_int64(out, f_commission, "ProtoOAPosition.commission")
+        if f_commission.__class__ is int and 0 <= f_commission < 0x80:
+            out.append(f_commission)
+        else:
+            _put_int64(out, f_commission, "ProtoOAPosition.commission")
 
     f_margin_rate = msg.margin_rate
     if f_margin_rate is not None:
@@ -6691,7 +6849,10 @@ def _encode_ProtoOAPosition(msg: ProtoOAPosition) -> bytes:
     f_mirroring_commission = msg.mirroring_commission
     if f_mirroring_commission is not None:
         out += b"X"
-        _put_int64(out, f_mirroring_commission, "ProtoOAPosition.mirroring_commission")
+        if f_mirroring_commission.__class__ is int and 0 <= f_mirroring_commission < 0x80:
+            out.append(f_mirroring_commission)
+        else:
+            _put_int64(out, f_mirroring_commission, "ProtoOAPosition.mirroring_commission")
 
     f_guaranteed_stop_loss = msg.guaranteed_stop_loss
     if f_guaranteed_stop_loss is not None:
@@ -6701,7 +6862,10 @@ def _encode_ProtoOAPosition(msg: ProtoOAPosition) -> bytes:
     f_used_margin = msg.used_margin
     if f_used_margin is not None:
         out += b"h"
-        _put_uint64(out, f_used_margin, "ProtoOAPosition.used_margin")
+        if f_used_margin.__class__ is int and 0 <= f_used_margin < 0x80:
+            out.append(f_used_margin)
+        else:
+            _put_uint64(out, f_used_margin, "ProtoOAPosition.used_margin")
 
     f_stop_loss_trigger_method = msg.stop_loss_trigger_method
     if f_stop_loss_trigger_method is not None:
@@ -6716,7 +6880,10 @@ def _encode_ProtoOAPosition(msg: ProtoOAPosition) -> bytes:
     f_money_digits = msg.money_digits
     if f_money_digits is not None:
         out += b"x"
-        _put_uint32(out, f_money_digits, "ProtoOAPosition.money_digits")
+        if f_money_digits.__class__ is int and 0 <= f_money_digits < 0x80:
+            out.append(f_money_digits)
+        else:
+            _put_uint32(out, f_money_digits, "ProtoOAPosition.money_digits")
 
     f_trailing_stop_loss = msg.trailing_stop_loss
     if f_trailing_stop_loss is not None:
@@ -7298,13 +7465,19 @@ def _encode_ProtoOATradeData(msg: ProtoOATradeData) -> bytes:
     if f_symbol_id is None:
         raise _required("ProtoOATradeData", "symbol_id")
     out += b"\x08"
-    _put_int64(out, f_symbol_id, "ProtoOATradeData.symbol_id")
+    if f_symbol_id.__class__ is int and 0 <= f_symbol_id < 0x80:
+        out.append(f_symbol_id)
+    else:
+        _put_int64(out, f_symbol_id, "ProtoOATradeData.symbol_id")
 
     f_volume = msg.volume
     if f_volume is None:
         raise _required("ProtoOATradeData", "volume")
     out += b"\x10"
-    _put_int64(out, f_volume, "ProtoOATradeData.volume")
+    if f_volume.__class__ is int and 0 <= f_volume < 0x80:
+        out.append(f_volume)
+    else:
+        _put_int64(out, f_volume, "ProtoOATradeData.volume")
 
     f_trade_side = msg.trade_side
     if f_trade_side is None:
@@ -7315,7 +7488,10 @@ def _encode_ProtoOATradeData(msg: ProtoOATradeData) -> bytes:
     f_open_timestamp = msg.open_timestamp
     if f_open_timestamp is not None:
         out += b" "
-        _put_int64(out, f_open_timestamp, "ProtoOATradeData.open_timestamp")
+        if f_open_timestamp.__class__ is int and 0 <= f_open_timestamp < 0x80:
+            out.append(f_open_timestamp)
+        else:
+            _put_int64(out, f_open_timestamp, "ProtoOATradeData.open_timestamp")
 
     f_label = msg.label
     if f_label is not None:
@@ -7340,7 +7516,10 @@ def _encode_ProtoOATradeData(msg: ProtoOATradeData) -> bytes:
     f_close_timestamp = msg.close_timestamp
     if f_close_timestamp is not None:
         out += b"H"
-        _put_uint64(out, f_close_timestamp, "ProtoOATradeData.close_timestamp")
+        if f_close_timestamp.__class__ is int and 0 <= f_close_timestamp < 0x80:
+            out.append(f_close_timestamp)
+        else:
+            _put_uint64(out, f_close_timestamp, "ProtoOATradeData.close_timestamp")
 
     return bytes(out)
 
@@ -8398,7 +8577,10 @@ def _encode_ProtoOAOrder(msg: ProtoOAOrder) -> bytes:
     if f_order_id is None:
         raise _required("ProtoOAOrder", "order_id")
     out += b"\x08"
-    _put_int64(out, f_order_id, "ProtoOAOrder.order_id")
+    if f_order_id.__class__ is int and 0 <= f_order_id < 0x80:
+        out.append(f_order_id)
+    else:
+        _put_int64(out, f_order_id, "ProtoOAOrder.order_id")
 
     f_trade_data = msg.trade_data
     if f_trade_data is None:
@@ -8421,7 +8603,10 @@ def _encode_ProtoOAOrder(msg: ProtoOAOrder) -> bytes:
     f_expiration_timestamp = msg.expiration_timestamp
     if f_expiration_timestamp is not None:
         out += b"0"
-        _put_int64(out, f_expiration_timestamp, "ProtoOAOrder.expiration_timestamp")
+        if f_expiration_timestamp.__class__ is int and 0 <= f_expiration_timestamp < 0x80:
+            out.append(f_expiration_timestamp)
+        else:
+            _put_int64(out, f_expiration_timestamp, "ProtoOAOrder.expiration_timestamp")
 
     f_execution_price = msg.execution_price
     if f_execution_price is not None:
@@ -8431,12 +8616,18 @@ def _encode_ProtoOAOrder(msg: ProtoOAOrder) -> bytes:
     f_executed_volume = msg.executed_volume
     if f_executed_volume is not None:
         out += b"@"
-        _put_int64(out, f_executed_volume, "ProtoOAOrder.executed_volume")
+        if f_executed_volume.__class__ is int and 0 <= f_executed_volume < 0x80:
+            out.append(f_executed_volume)
+        else:
+            _put_int64(out, f_executed_volume, "ProtoOAOrder.executed_volume")
 
     f_utc_last_update_timestamp = msg.utc_last_update_timestamp
     if f_utc_last_update_timestamp is not None:
         out += b"H"
-        _put_int64(out, f_utc_last_update_timestamp, "ProtoOAOrder.utc_last_update_timestamp")
+        if f_utc_last_update_timestamp.__class__ is int and 0 <= f_utc_last_update_timestamp < 0x80:
+            out.append(f_utc_last_update_timestamp)
+        else:
+            _put_int64(out, f_utc_last_update_timestamp, "ProtoOAOrder.utc_last_update_timestamp")
 
     f_base_slippage_price = msg.base_slippage_price
     if f_base_slippage_price is not None:
@@ -8446,7 +8637,10 @@ def _encode_ProtoOAOrder(msg: ProtoOAOrder) -> bytes:
     f_slippage_in_points = msg.slippage_in_points
     if f_slippage_in_points is not None:
         out += b"X"
-        _put_int64(out, f_slippage_in_points, "ProtoOAOrder.slippage_in_points")
+        if f_slippage_in_points.__class__ is int and 0 <= f_slippage_in_points < 0x80:
+            out.append(f_slippage_in_points)
+        else:
+            _put_int64(out, f_slippage_in_points, "ProtoOAOrder.slippage_in_points")
 
     f_closing_order = msg.closing_order
     if f_closing_order is not None:
@@ -8486,17 +8680,26 @@ def _encode_ProtoOAOrder(msg: ProtoOAOrder) -> bytes:
     f_position_id = msg.position_id
     if f_position_id is not None:
         out += b"\x98\x01"
-        _put_int64(out, f_position_id, "ProtoOAOrder.position_id")
+        if f_position_id.__class__ is int and 0 <= f_position_id < 0x80:
+            out.append(f_position_id)
+        else:
+            _put_int64(out, f_position_id, "ProtoOAOrder.position_id")
 
     f_relative_stop_loss = msg.relative_stop_loss
     if f_relative_stop_loss is not None:
         out += b"\xa0\x01"
-        _put_int64(out, f_relative_stop_loss, "ProtoOAOrder.relative_stop_loss")
+        if f_relative_stop_loss.__class__ is int and 0 <= f_relative_stop_loss < 0x80:
+            out.append(f_relative_stop_loss)
+        else:
+            _put_int64(out, f_relative_stop_loss, "ProtoOAOrder.relative_stop_loss")
 
     f_relative_take_profit = msg.relative_take_profit
     if f_relative_take_profit is not None:
         out += b"\xa8\x01"
-        _put_int64(out, f_relative_take_profit, "ProtoOAOrder.relative_take_profit")
+        if f_relative_take_profit.__class__ is int and 0 <= f_relative_take_profit < 0x80:
+            out.append(f_relative_take_profit)
+        else:
+            _put_int64(out, f_relative_take_profit, "ProtoOAOrder.relative_take_profit")
 
     f_is_stop_out = msg.is_stop_out
     if f_is_stop_out is not None:
@@ -9254,37 +9457,55 @@ def _encode_ProtoOABonusDepositWithdraw(msg: ProtoOABonusDepositWithdraw) -> byt
     if f_bonus_history_id is None:
         raise _required("ProtoOABonusDepositWithdraw", "bonus_history_id")
     out += b"\x10"
-    _put_int64(out, f_bonus_history_id, "ProtoOABonusDepositWithdraw.bonus_history_id")
+    if f_bonus_history_id.__class__ is int and 0 <= f_bonus_history_id < 0x80:
+        out.append(f_bonus_history_id)
+    else:
+        _put_int64(out, f_bonus_history_id, "ProtoOABonusDepositWithdraw.bonus_history_id")
 
     f_manager_bonus = msg.manager_bonus
     if f_manager_bonus is None:
         raise _required("ProtoOABonusDepositWithdraw", "manager_bonus")
     out += b"\x18"
-    _put_int64(out, f_manager_bonus, "ProtoOABonusDepositWithdraw.manager_bonus")
+    if f_manager_bonus.__class__ is int and 0 <= f_manager_bonus < 0x80:
+        out.append(f_manager_bonus)
+    else:
+        _put_int64(out, f_manager_bonus, "ProtoOABonusDepositWithdraw.manager_bonus")
 
     f_manager_delta = msg.manager_delta
     if f_manager_delta is None:
         raise _required("ProtoOABonusDepositWithdraw", "manager_delta")
     out += b" "
-    _put_int64(out, f_manager_delta, "ProtoOABonusDepositWithdraw.manager_delta")
+    if f_manager_delta.__class__ is int and 0 <= f_manager_delta < 0x80:
+        out.append(f_manager_delta)
+    else:
+        _put_int64(out, f_manager_delta, "ProtoOABonusDepositWithdraw.manager_delta")
 
     f_ib_bonus = msg.ib_bonus
     if f_ib_bonus is None:
         raise _required("ProtoOABonusDepositWithdraw", "ib_bonus")
     out += b"("
-    _put_int64(out, f_ib_bonus, "ProtoOABonusDepositWithdraw.ib_bonus")
+    if f_ib_bonus.__class__ is int and 0 <= f_ib_bonus < 0x80:
+        out.append(f_ib_bonus)
+    else:
+        _put_int64(out, f_ib_bonus, "ProtoOABonusDepositWithdraw.ib_bonus")
 
     f_ib_delta = msg.ib_delta
     if f_ib_delta is None:
         raise _required("ProtoOABonusDepositWithdraw", "ib_delta")
     out += b"0"
-    _put_int64(out, f_ib_delta, "ProtoOABonusDepositWithdraw.ib_delta")
+    if f_ib_delta.__class__ is int and 0 <= f_ib_delta < 0x80:
+        out.append(f_ib_delta)
+    else:
+        _put_int64(out, f_ib_delta, "ProtoOABonusDepositWithdraw.ib_delta")
 
     f_change_bonus_timestamp = msg.change_bonus_timestamp
     if f_change_bonus_timestamp is None:
         raise _required("ProtoOABonusDepositWithdraw", "change_bonus_timestamp")
     out += b"8"
-    _put_int64(out, f_change_bonus_timestamp, "ProtoOABonusDepositWithdraw.change_bonus_timestamp")
+    if f_change_bonus_timestamp.__class__ is int and 0 <= f_change_bonus_timestamp < 0x80:
+        out.append(f_change_bonus_timestamp)
+    else:
+        _put_int64(out, f_change_bonus_timestamp, "ProtoOABonusDepositWithdraw.change_bonus_timestamp")
 
     f_external_note = msg.external_note
     if f_external_note is not None:
@@ -9294,12 +9515,18 @@ def _encode_ProtoOABonusDepositWithdraw(msg: ProtoOABonusDepositWithdraw) -> byt
     f_introducing_broker_id = msg.introducing_broker_id
     if f_introducing_broker_id is not None:
         out += b"H"
-        _put_int64(out, f_introducing_broker_id, "ProtoOABonusDepositWithdraw.introducing_broker_id")
+        if f_introducing_broker_id.__class__ is int and 0 <= f_introducing_broker_id < 0x80:
+            out.append(f_introducing_broker_id)
+        else:
+            _put_int64(out, f_introducing_broker_id, "ProtoOABonusDepositWithdraw.introducing_broker_id")
 
     f_money_digits = msg.money_digits
     if f_money_digits is not None:
         out += b"P"
-        _put_uint32(out, f_money_digits, "ProtoOABonusDepositWithdraw.money_digits")
+        if f_money_digits.__class__ is int and 0 <= f_money_digits < 0x80:
+            out.append(f_money_digits)
+        else:
+            _put_uint32(out, f_money_digits, "ProtoOABonusDepositWithdraw.money_digits")
 
     return bytes(out)
 
@@ -9962,25 +10189,37 @@ def _encode_ProtoOADepositWithdraw(msg: ProtoOADepositWithdraw) -> bytes:
     if f_balance_history_id is None:
         raise _required("ProtoOADepositWithdraw", "balance_history_id")
     out += b"\x10"
-    _put_int64(out, f_balance_history_id, "ProtoOADepositWithdraw.balance_history_id")
+    if f_balance_history_id.__class__ is int and 0 <= f_balance_history_id < 0x80:
+        out.append(f_balance_history_id)
+    else:
+        _put_int64(out, f_balance_history_id, "ProtoOADepositWithdraw.balance_history_id")
 
     f_balance = msg.balance
     if f_balance is None:
         raise _required("ProtoOADepositWithdraw", "balance")
     out += b"\x18"
-    _put_int64(out, f_balance, "ProtoOADepositWithdraw.balance")
+    if f_balance.__class__ is int and 0 <= f_balance < 0x80:
+        out.append(f_balance)
+    else:
+        _put_int64(out, f_balance, "ProtoOADepositWithdraw.balance")
 
     f_delta = msg.delta
     if f_delta is None:
         raise _required("ProtoOADepositWithdraw", "delta")
     out += b" "
-    _put_int64(out, f_delta, "ProtoOADepositWithdraw.delta")
+    if f_delta.__class__ is int and 0 <= f_delta < 0x80:
+        out.append(f_delta)
+    else:
+        _put_int64(out, f_delta, "ProtoOADepositWithdraw.delta")
 
     f_change_balance_timestamp = msg.change_balance_timestamp
     if f_change_balance_timestamp is None:
         raise _required("ProtoOADepositWithdraw", "change_balance_timestamp")
     out += b"("
-    _put_int64(out, f_change_balance_timestamp, "ProtoOADepositWithdraw.change_balance_timestamp")
+    if f_change_balance_timestamp.__class__ is int and 0 <= f_change_balance_timestamp < 0x80:
+        out.append(f_change_balance_timestamp)
+    else:
+        _put_int64(out, f_change_balance_timestamp, "ProtoOADepositWithdraw.change_balance_timestamp")
 
     f_external_note = msg.external_note
     if f_external_note is not None:
@@ -9990,17 +10229,26 @@ def _encode_ProtoOADepositWithdraw(msg: ProtoOADepositWithdraw) -> bytes:
     f_balance_version = msg.balance_version
     if f_balance_version is not None:
         out += b"8"
-        _put_int64(out, f_balance_version, "ProtoOADepositWithdraw.balance_version")
+        if f_balance_version.__class__ is int and 0 <= f_balance_version < 0x80:
+            out.append(f_balance_version)
+        else:
+            _put_int64(out, f_balance_version, "ProtoOADepositWithdraw.balance_version")
 
     f_equity = msg.equity
     if f_equity is not None:
         out += b"@"
-        _put_int64(out, f_equity, "ProtoOADepositWithdraw.equity")
+        if f_equity.__class__ is int and 0 <= f_equity < 0x80:
+            out.append(f_equity)
+        else:
+            _put_int64(out, f_equity, "ProtoOADepositWithdraw.equity")
 
     f_money_digits = msg.money_digits
     if f_money_digits is not None:
         out += b"H"
-        _put_uint32(out, f_money_digits, "ProtoOADepositWithdraw.money_digits")
+        if f_money_digits.__class__ is int and 0 <= f_money_digits < 0x80:
+            out.append(f_money_digits)
+        else:
+            _put_uint32(out, f_money_digits, "ProtoOADepositWithdraw.money_digits")
 
     return bytes(out)
 
@@ -11051,54 +11299,81 @@ def _encode_ProtoOADeal(msg: ProtoOADeal) -> bytes:
     if f_deal_id is None:
         raise _required("ProtoOADeal", "deal_id")
     out += b"\x08"
-    _put_int64(out, f_deal_id, "ProtoOADeal.deal_id")
+    if f_deal_id.__class__ is int and 0 <= f_deal_id < 0x80:
+        out.append(f_deal_id)
+    else:
+        _put_int64(out, f_deal_id, "ProtoOADeal.deal_id")
 
     f_order_id = msg.order_id
     if f_order_id is None:
         raise _required("ProtoOADeal", "order_id")
     out += b"\x10"
-    _put_int64(out, f_order_id, "ProtoOADeal.order_id")
+    if f_order_id.__class__ is int and 0 <= f_order_id < 0x80:
+        out.append(f_order_id)
+    else:
+        _put_int64(out, f_order_id, "ProtoOADeal.order_id")
 
     f_position_id = msg.position_id
     if f_position_id is None:
         raise _required("ProtoOADeal", "position_id")
     out += b"\x18"
-    _put_int64(out, f_position_id, "ProtoOADeal.position_id")
+    if f_position_id.__class__ is int and 0 <= f_position_id < 0x80:
+        out.append(f_position_id)
+    else:
+        _put_int64(out, f_position_id, "ProtoOADeal.position_id")
 
     f_volume = msg.volume
     if f_volume is None:
         raise _required("ProtoOADeal", "volume")
     out += b" "
-    _put_int64(out, f_volume, "ProtoOADeal.volume")
+    if f_volume.__class__ is int and 0 <= f_volume < 0x80:
+        out.append(f_volume)
+    else:
+        _put_int64(out, f_volume, "ProtoOADeal.volume")
 
     f_filled_volume = msg.filled_volume
     if f_filled_volume is None:
         raise _required("ProtoOADeal", "filled_volume")
     out += b"("
-    _put_int64(out, f_filled_volume, "ProtoOADeal.filled_volume")
+    if f_filled_volume.__class__ is int and 0 <= f_filled_volume < 0x80:
+        out.append(f_filled_volume)
+    else:
+        _put_int64(out, f_filled_volume, "ProtoOADeal.filled_volume")
 
     f_symbol_id = msg.symbol_id
     if f_symbol_id is None:
         raise _required("ProtoOADeal", "symbol_id")
     out += b"0"
-    _put_int64(out, f_symbol_id, "ProtoOADeal.symbol_id")
+    if f_symbol_id.__class__ is int and 0 <= f_symbol_id < 0x80:
+        out.append(f_symbol_id)
+    else:
+        _put_int64(out, f_symbol_id, "ProtoOADeal.symbol_id")
 
     f_create_timestamp = msg.create_timestamp
     if f_create_timestamp is None:
         raise _required("ProtoOADeal", "create_timestamp")
     out += b"8"
-    _put_int64(out, f_create_timestamp, "ProtoOADeal.create_timestamp")
+    if f_create_timestamp.__class__ is int and 0 <= f_create_timestamp < 0x80:
+        out.append(f_create_timestamp)
+    else:
+        _put_int64(out, f_create_timestamp, "ProtoOADeal.create_timestamp")
 
     f_execution_timestamp = msg.execution_timestamp
     if f_execution_timestamp is None:
         raise _required("ProtoOADeal", "execution_timestamp")
     out += b"@"
-    _put_int64(out, f_execution_timestamp, "ProtoOADeal.execution_timestamp")
+    if f_execution_timestamp.__class__ is int and 0 <= f_execution_timestamp < 0x80:
+        out.append(f_execution_timestamp)
+    else:
+        _put_int64(out, f_execution_timestamp, "ProtoOADeal.execution_timestamp")
 
     f_utc_last_update_timestamp = msg.utc_last_update_timestamp
     if f_utc_last_update_timestamp is not None:
         out += b"H"
-        _put_int64(out, f_utc_last_update_timestamp, "ProtoOADeal.utc_last_update_timestamp")
+        if f_utc_last_update_timestamp.__class__ is int and 0 <= f_utc_last_update_timestamp < 0x80:
+            out.append(f_utc_last_update_timestamp)
+        else:
+            _put_int64(out, f_utc_last_update_timestamp, "ProtoOADeal.utc_last_update_timestamp")
 
     f_execution_price = msg.execution_price
     if f_execution_price is not None:
@@ -11125,7 +11400,10 @@ def _encode_ProtoOADeal(msg: ProtoOADeal) -> bytes:
     f_commission = msg.commission
     if f_commission is not None:
         out += b"p"
-        _put_int64(out, f_commission, "ProtoOADeal.commission")
+        if f_commission.__class__ is int and 0 <= f_commission < 0x80:
+            out.append(f_commission)
+        else:
+            _put_int64(out, f_commission, "ProtoOADeal.commission")
 
     f_base_to_usd_conversion_rate = msg.base_to_usd_conversion_rate
     if f_base_to_usd_conversion_rate is not None:
@@ -11142,7 +11420,10 @@ def _encode_ProtoOADeal(msg: ProtoOADeal) -> bytes:
     f_money_digits = msg.money_digits
     if f_money_digits is not None:
         out += b"\x88\x01"
-        _put_uint32(out, f_money_digits, "ProtoOADeal.money_digits")
+        if f_money_digits.__class__ is int and 0 <= f_money_digits < 0x80:
+            out.append(f_money_digits)
+        else:
+            _put_uint32(out, f_money_digits, "ProtoOADeal.money_digits")
 
     return bytes(out)
 
@@ -11455,18 +11736,27 @@ def _encode_ProtoOADealOffset(msg: ProtoOADealOffset) -> bytes:
     if f_deal_id is None:
         raise _required("ProtoOADealOffset", "deal_id")
     out += b"\x08"
-    _put_int64(out, f_deal_id, "ProtoOADealOffset.deal_id")
+    if f_deal_id.__class__ is int and 0 <= f_deal_id < 0x80:
+        out.append(f_deal_id)
+    else:
+        _put_int64(out, f_deal_id, "ProtoOADealOffset.deal_id")
 
     f_volume = msg.volume
     if f_volume is None:
         raise _required("ProtoOADealOffset", "volume")
     out += b"\x10"
-    _put_int64(out, f_volume, "ProtoOADealOffset.volume")
+    if f_volume.__class__ is int and 0 <= f_volume < 0x80:
+        out.append(f_volume)
+    else:
+        _put_int64(out, f_volume, "ProtoOADealOffset.volume")
 
     f_execution_timestamp = msg.execution_timestamp
     if f_execution_timestamp is not None:
         out += b"\x18"
-        _put_int64(out, f_execution_timestamp, "ProtoOADealOffset.execution_timestamp")
+        if f_execution_timestamp.__class__ is int and 0 <= f_execution_timestamp < 0x80:
+            out.append(f_execution_timestamp)
+        else:
+            _put_int64(out, f_execution_timestamp, "ProtoOADealOffset.execution_timestamp")
 
     f_execution_price = msg.execution_price
     if f_execution_price is not None:
@@ -12142,25 +12432,37 @@ def _encode_ProtoOAClosePositionDetail(msg: ProtoOAClosePositionDetail) -> bytes
     if f_gross_profit is None:
         raise _required("ProtoOAClosePositionDetail", "gross_profit")
     out += b"\x10"
-    _put_int64(out, f_gross_profit, "ProtoOAClosePositionDetail.gross_profit")
+    if f_gross_profit.__class__ is int and 0 <= f_gross_profit < 0x80:
+        out.append(f_gross_profit)
+    else:
+        _put_int64(out, f_gross_profit, "ProtoOAClosePositionDetail.gross_profit")
 
     f_swap = msg.swap
     if f_swap is None:
         raise _required("ProtoOAClosePositionDetail", "swap")
     out += b"\x18"
-    _put_int64(out, f_swap, "ProtoOAClosePositionDetail.swap")
+    if f_swap.__class__ is int and 0 <= f_swap < 0x80:
+        out.append(f_swap)
+    else:
+        _put_int64(out, f_swap, "ProtoOAClosePositionDetail.swap")
 
     f_commission = msg.commission
     if f_commission is None:
         raise _required("ProtoOAClosePositionDetail", "commission")
     out += b" "
-    _put_int64(out, f_commission, "ProtoOAClosePositionDetail.commission")
+    if f_commission.__class__ is int and 0 <= f_commission < 0x80:
+        out.append(f_commission)
+    else:
+        _put_int64(out, f_commission, "ProtoOAClosePositionDetail.commission")
 
     f_balance = msg.balance
     if f_balance is None:
         raise _required("ProtoOAClosePositionDetail", "balance")
     out += b"("
-    _put_int64(out, f_balance, "ProtoOAClosePositionDetail.balance")
+    if f_balance.__class__ is int and 0 <= f_balance < 0x80:
+        out.append(f_balance)
+    else:
+        _put_int64(out, f_balance, "ProtoOAClosePositionDetail.balance")
 
     f_quote_to_deposit_conversion_rate = msg.quote_to_deposit_conversion_rate
     if f_quote_to_deposit_conversion_rate is not None:
@@ -12174,22 +12476,34 @@ def _encode_ProtoOAClosePositionDetail(msg: ProtoOAClosePositionDetail) -> bytes
     f_closed_volume = msg.closed_volume
     if f_closed_volume is not None:
         out += b"8"
-        _put_int64(out, f_closed_volume, "ProtoOAClosePositionDetail.closed_volume")
+        if f_closed_volume.__class__ is int and 0 <= f_closed_volume < 0x80:
+            out.append(f_closed_volume)
+        else:
+            _put_int64(out, f_closed_volume, "ProtoOAClosePositionDetail.closed_volume")
 
     f_balance_version = msg.balance_version
     if f_balance_version is not None:
         out += b"@"
-        _put_int64(out, f_balance_version, "ProtoOAClosePositionDetail.balance_version")
+        if f_balance_version.__class__ is int and 0 <= f_balance_version < 0x80:
+            out.append(f_balance_version)
+        else:
+            _put_int64(out, f_balance_version, "ProtoOAClosePositionDetail.balance_version")
 
     f_money_digits = msg.money_digits
     if f_money_digits is not None:
         out += b"H"
-        _put_uint32(out, f_money_digits, "ProtoOAClosePositionDetail.money_digits")
+        if f_money_digits.__class__ is int and 0 <= f_money_digits < 0x80:
+            out.append(f_money_digits)
+        else:
+            _put_uint32(out, f_money_digits, "ProtoOAClosePositionDetail.money_digits")
 
     f_pnl_conversion_fee = msg.pnl_conversion_fee
     if f_pnl_conversion_fee is not None:
         out += b"P"
-        _put_int64(out, f_pnl_conversion_fee, "ProtoOAClosePositionDetail.pnl_conversion_fee")
+        if f_pnl_conversion_fee.__class__ is int and 0 <= f_pnl_conversion_fee < 0x80:
+            out.append(f_pnl_conversion_fee)
+        else:
+            _put_int64(out, f_pnl_conversion_fee, "ProtoOAClosePositionDetail.pnl_conversion_fee")
 
     return bytes(out)
 
@@ -12718,7 +13032,10 @@ def _encode_ProtoOATrendbar(msg: ProtoOATrendbar) -> bytes:
     if f_volume is None:
         raise _required("ProtoOATrendbar", "volume")
     out += b"\x18"
-    _put_int64(out, f_volume, "ProtoOATrendbar.volume")
+    if f_volume.__class__ is int and 0 <= f_volume < 0x80:
+        out.append(f_volume)
+    else:
+        _put_int64(out, f_volume, "ProtoOATrendbar.volume")
 
     f_period = msg.period
     if f_period is not None:
@@ -12728,27 +13045,42 @@ def _encode_ProtoOATrendbar(msg: ProtoOATrendbar) -> bytes:
     f_low = msg.low
     if f_low is not None:
         out += b"("
-        _put_int64(out, f_low, "ProtoOATrendbar.low")
+        if f_low.__class__ is int and 0 <= f_low < 0x80:
+            out.append(f_low)
+        else:
+            _put_int64(out, f_low, "ProtoOATrendbar.low")
 
     f_delta_open = msg.delta_open
     if f_delta_open is not None:
         out += b"0"
-        _put_uint64(out, f_delta_open, "ProtoOATrendbar.delta_open")
+        if f_delta_open.__class__ is int and 0 <= f_delta_open < 0x80:
+            out.append(f_delta_open)
+        else:
+            _put_uint64(out, f_delta_open, "ProtoOATrendbar.delta_open")
 
     f_delta_close = msg.delta_close
     if f_delta_close is not None:
         out += b"8"
-        _put_uint64(out, f_delta_close, "ProtoOATrendbar.delta_close")
+        if f_delta_close.__class__ is int and 0 <= f_delta_close < 0x80:
+            out.append(f_delta_close)
+        else:
+            _put_uint64(out, f_delta_close, "ProtoOATrendbar.delta_close")
 
     f_delta_high = msg.delta_high
     if f_delta_high is not None:
         out += b"@"
-        _put_uint64(out, f_delta_high, "ProtoOATrendbar.delta_high")
+        if f_delta_high.__class__ is int and 0 <= f_delta_high < 0x80:
+            out.append(f_delta_high)
+        else:
+            _put_uint64(out, f_delta_high, "ProtoOATrendbar.delta_high")
 
     f_utc_timestamp_in_minutes = msg.utc_timestamp_in_minutes
     if f_utc_timestamp_in_minutes is not None:
         out += b"H"
-        _put_uint32(out, f_utc_timestamp_in_minutes, "ProtoOATrendbar.utc_timestamp_in_minutes")
+        if f_utc_timestamp_in_minutes.__class__ is int and 0 <= f_utc_timestamp_in_minutes < 0x80:
+            out.append(f_utc_timestamp_in_minutes)
+        else:
+            _put_uint32(out, f_utc_timestamp_in_minutes, "ProtoOATrendbar.utc_timestamp_in_minutes")
 
     return bytes(out)
 
@@ -13041,19 +13373,28 @@ def _encode_ProtoOAExpectedMargin(msg: ProtoOAExpectedMargin) -> bytes:
     if f_volume is None:
         raise _required("ProtoOAExpectedMargin", "volume")
     out += b"\x08"
-    _put_int64(out, f_volume, "ProtoOAExpectedMargin.volume")
+    if f_volume.__class__ is int and 0 <= f_volume < 0x80:
+        out.append(f_volume)
+    else:
+        _put_int64(out, f_volume, "ProtoOAExpectedMargin.volume")
 
     f_buy_margin = msg.buy_margin
     if f_buy_margin is None:
         raise _required("ProtoOAExpectedMargin", "buy_margin")
     out += b"\x10"
-    _put_int64(out, f_buy_margin, "ProtoOAExpectedMargin.buy_margin")
+    if f_buy_margin.__class__ is int and 0 <= f_buy_margin < 0x80:
+        out.append(f_buy_margin)
+    else:
+        _put_int64(out, f_buy_margin, "ProtoOAExpectedMargin.buy_margin")
 
     f_sell_margin = msg.sell_margin
     if f_sell_margin is None:
         raise _required("ProtoOAExpectedMargin", "sell_margin")
     out += b"\x18"
-    _put_int64(out, f_sell_margin, "ProtoOAExpectedMargin.sell_margin")
+    if f_sell_margin.__class__ is int and 0 <= f_sell_margin < 0x80:
+        out.append(f_sell_margin)
+    else:
+        _put_int64(out, f_sell_margin, "ProtoOAExpectedMargin.sell_margin")
 
     return bytes(out)
 
@@ -13267,13 +13608,19 @@ def _encode_ProtoOATickData(msg: ProtoOATickData) -> bytes:
     if f_timestamp is None:
         raise _required("ProtoOATickData", "timestamp")
     out += b"\x08"
-    _put_int64(out, f_timestamp, "ProtoOATickData.timestamp")
+    if f_timestamp.__class__ is int and 0 <= f_timestamp < 0x80:
+        out.append(f_timestamp)
+    else:
+        _put_int64(out, f_timestamp, "ProtoOATickData.timestamp")
 
     f_tick = msg.tick
     if f_tick is None:
         raise _required("ProtoOATickData", "tick")
     out += b"\x10"
-    _put_int64(out, f_tick, "ProtoOATickData.tick")
+    if f_tick.__class__ is int and 0 <= f_tick < 0x80:
+        out.append(f_tick)
+    else:
+        _put_int64(out, f_tick, "ProtoOATickData.tick")
 
     return bytes(out)
 
@@ -13416,7 +13763,10 @@ def _encode_ProtoOACtidProfile(msg: ProtoOACtidProfile) -> bytes:
     if f_user_id is None:
         raise _required("ProtoOACtidProfile", "user_id")
     out += b"\x08"
-    _put_int64(out, f_user_id, "ProtoOACtidProfile.user_id")
+    if f_user_id.__class__ is int and 0 <= f_user_id < 0x80:
+        out.append(f_user_id)
+    else:
+        _put_int64(out, f_user_id, "ProtoOACtidProfile.user_id")
 
     return bytes(out)
 
@@ -13891,7 +14241,10 @@ def _encode_ProtoOACtidTraderAccount(msg: ProtoOACtidTraderAccount) -> bytes:
     if f_ctid_trader_account_id is None:
         raise _required("ProtoOACtidTraderAccount", "ctid_trader_account_id")
     out += b"\x08"
-    _put_uint64(out, f_ctid_trader_account_id, "ProtoOACtidTraderAccount.ctid_trader_account_id")
+    if f_ctid_trader_account_id.__class__ is int and 0 <= f_ctid_trader_account_id < 0x80:
+        out.append(f_ctid_trader_account_id)
+    else:
+        _put_uint64(out, f_ctid_trader_account_id, "ProtoOACtidTraderAccount.ctid_trader_account_id")
 
     f_is_live = msg.is_live
     if f_is_live is not None:
@@ -13901,19 +14254,30 @@ def _encode_ProtoOACtidTraderAccount(msg: ProtoOACtidTraderAccount) -> bytes:
     f_trader_login = msg.trader_login
     if f_trader_login is not None:
         out += b"\x18"
-        _put_int64(out, f_trader_login, "ProtoOACtidTraderAccount.trader_login")
+        if f_trader_login.__class__ is int and 0 <= f_trader_login < 0x80:
+            out.append(f_trader_login)
+        else:
+            _put_int64(out, f_trader_login, "ProtoOACtidTraderAccount.trader_login")
 
     f_last_closing_deal_timestamp = msg.last_closing_deal_timestamp
     if f_last_closing_deal_timestamp is not None:
         out += b" "
-        _put_int64(out, f_last_closing_deal_timestamp, "ProtoOACtidTraderAccount.last_closing_deal_timestamp")
+        if f_last_closing_deal_timestamp.__class__ is int and 0 <= f_last_closing_deal_timestamp < 0x80:
+            out.append(f_last_closing_deal_timestamp)
+        else:
+            _put_int64(
+                out, f_last_closing_deal_timestamp, "ProtoOACtidTraderAccount.last_closing_deal_timestamp"
+            )
 
     f_last_balance_update_timestamp = msg.last_balance_update_timestamp
     if f_last_balance_update_timestamp is not None:
         out += b"("
-        _put_int64(
-            out, f_last_balance_update_timestamp, "ProtoOACtidTraderAccount.last_balance_update_timestamp"
-        )
+        if f_last_balance_update_timestamp.__class__ is int and 0 <= f_last_balance_update_timestamp < 0x80:
+            out.append(f_last_balance_update_timestamp)
+        else:
+            _put_int64(
+                out, f_last_balance_update_timestamp, "ProtoOACtidTraderAccount.last_balance_update_timestamp"
+            )
 
     f_broker_title_short = msg.broker_title_short
     if f_broker_title_short is not None:
@@ -14110,7 +14474,10 @@ def _encode_ProtoOAAssetClass(msg: ProtoOAAssetClass) -> bytes:
     f_id = msg.id
     if f_id is not None:
         out += b"\x08"
-        _put_int64(out, f_id, "ProtoOAAssetClass.id")
+        if f_id.__class__ is int and 0 <= f_id < 0x80:
+            out.append(f_id)
+        else:
+            _put_int64(out, f_id, "ProtoOAAssetClass.id")
 
     f_name = msg.name
     if f_name is not None:
@@ -14444,23 +14811,35 @@ def _encode_ProtoOADepthQuote(msg: ProtoOADepthQuote) -> bytes:
     if f_id is None:
         raise _required("ProtoOADepthQuote", "id")
     out += b"\x08"
-    _put_uint64(out, f_id, "ProtoOADepthQuote.id")
+    if f_id.__class__ is int and 0 <= f_id < 0x80:
+        out.append(f_id)
+    else:
+        _put_uint64(out, f_id, "ProtoOADepthQuote.id")
 
     f_size = msg.size
     if f_size is None:
         raise _required("ProtoOADepthQuote", "size")
     out += b"\x18"
-    _put_uint64(out, f_size, "ProtoOADepthQuote.size")
+    if f_size.__class__ is int and 0 <= f_size < 0x80:
+        out.append(f_size)
+    else:
+        _put_uint64(out, f_size, "ProtoOADepthQuote.size")
 
     f_bid = msg.bid
     if f_bid is not None:
         out += b" "
-        _put_uint64(out, f_bid, "ProtoOADepthQuote.bid")
+        if f_bid.__class__ is int and 0 <= f_bid < 0x80:
+            out.append(f_bid)
+        else:
+            _put_uint64(out, f_bid, "ProtoOADepthQuote.bid")
 
     f_ask = msg.ask
     if f_ask is not None:
         out += b"("
-        _put_uint64(out, f_ask, "ProtoOADepthQuote.ask")
+        if f_ask.__class__ is int and 0 <= f_ask < 0x80:
+            out.append(f_ask)
+        else:
+            _put_uint64(out, f_ask, "ProtoOADepthQuote.ask")
 
     return bytes(out)
 
@@ -14714,7 +15093,10 @@ def _encode_ProtoOAMarginCall(msg: ProtoOAMarginCall) -> bytes:
     f_utc_last_update_timestamp = msg.utc_last_update_timestamp
     if f_utc_last_update_timestamp is not None:
         out += b"\x18"
-        _put_int64(out, f_utc_last_update_timestamp, "ProtoOAMarginCall.utc_last_update_timestamp")
+        if f_utc_last_update_timestamp.__class__ is int and 0 <= f_utc_last_update_timestamp < 0x80:
+            out.append(f_utc_last_update_timestamp)
+        else:
+            _put_int64(out, f_utc_last_update_timestamp, "ProtoOAMarginCall.utc_last_update_timestamp")
 
     return bytes(out)
 
@@ -15201,7 +15583,10 @@ def _encode_ProtoOAHoliday(msg: ProtoOAHoliday) -> bytes:
     if f_holiday_id is None:
         raise _required("ProtoOAHoliday", "holiday_id")
     out += b"\x08"
-    _put_int64(out, f_holiday_id, "ProtoOAHoliday.holiday_id")
+    if f_holiday_id.__class__ is int and 0 <= f_holiday_id < 0x80:
+        out.append(f_holiday_id)
+    else:
+        _put_int64(out, f_holiday_id, "ProtoOAHoliday.holiday_id")
 
     f_name = msg.name
     if f_name is None:
@@ -15224,7 +15609,10 @@ def _encode_ProtoOAHoliday(msg: ProtoOAHoliday) -> bytes:
     if f_holiday_date is None:
         raise _required("ProtoOAHoliday", "holiday_date")
     out += b"("
-    _put_int64(out, f_holiday_date, "ProtoOAHoliday.holiday_date")
+    if f_holiday_date.__class__ is int and 0 <= f_holiday_date < 0x80:
+        out.append(f_holiday_date)
+    else:
+        _put_int64(out, f_holiday_date, "ProtoOAHoliday.holiday_date")
 
     f_is_recurring = msg.is_recurring
     if f_is_recurring is None:
@@ -15235,12 +15623,18 @@ def _encode_ProtoOAHoliday(msg: ProtoOAHoliday) -> bytes:
     f_start_second = msg.start_second
     if f_start_second is not None:
         out += b"8"
-        _put_int32(out, f_start_second, "ProtoOAHoliday.start_second")
+        if f_start_second.__class__ is int and 0 <= f_start_second < 0x80:
+            out.append(f_start_second)
+        else:
+            _put_int32(out, f_start_second, "ProtoOAHoliday.start_second")
 
     f_end_second = msg.end_second
     if f_end_second is not None:
         out += b"@"
-        _put_int32(out, f_end_second, "ProtoOAHoliday.end_second")
+        if f_end_second.__class__ is int and 0 <= f_end_second < 0x80:
+            out.append(f_end_second)
+        else:
+            _put_int32(out, f_end_second, "ProtoOAHoliday.end_second")
 
     return bytes(out)
 
@@ -15422,7 +15816,10 @@ def _encode_ProtoOADynamicLeverage(msg: ProtoOADynamicLeverage) -> bytes:
     if f_leverage_id is None:
         raise _required("ProtoOADynamicLeverage", "leverage_id")
     out += b"\x08"
-    _put_int64(out, f_leverage_id, "ProtoOADynamicLeverage.leverage_id")
+    if f_leverage_id.__class__ is int and 0 <= f_leverage_id < 0x80:
+        out.append(f_leverage_id)
+    else:
+        _put_int64(out, f_leverage_id, "ProtoOADynamicLeverage.leverage_id")
 
     for item in _check_list(msg.tiers, "ProtoOADynamicLeverage.tiers"):
         out += b"\x12"
@@ -15624,13 +16021,19 @@ def _encode_ProtoOADynamicLeverageTier(msg: ProtoOADynamicLeverageTier) -> bytes
     if f_volume is None:
         raise _required("ProtoOADynamicLeverageTier", "volume")
     out += b"\x08"
-    _put_int64(out, f_volume, "ProtoOADynamicLeverageTier.volume")
+    if f_volume.__class__ is int and 0 <= f_volume < 0x80:
+        out.append(f_volume)
+    else:
+        _put_int64(out, f_volume, "ProtoOADynamicLeverageTier.volume")
 
     f_leverage = msg.leverage
     if f_leverage is None:
         raise _required("ProtoOADynamicLeverageTier", "leverage")
     out += b"\x10"
-    _put_int32(out, f_leverage, "ProtoOADynamicLeverageTier.leverage")
+    if f_leverage.__class__ is int and 0 <= f_leverage < 0x80:
+        out.append(f_leverage)
+    else:
+        _put_int32(out, f_leverage, "ProtoOADynamicLeverageTier.leverage")
 
     return bytes(out)
 
@@ -15927,19 +16330,28 @@ def _encode_ProtoOAPositionUnrealizedPnL(msg: ProtoOAPositionUnrealizedPnL) -> b
     if f_position_id is None:
         raise _required("ProtoOAPositionUnrealizedPnL", "position_id")
     out += b"\x08"
-    _put_int64(out, f_position_id, "ProtoOAPositionUnrealizedPnL.position_id")
+    if f_position_id.__class__ is int and 0 <= f_position_id < 0x80:
+        out.append(f_position_id)
+    else:
+        _put_int64(out, f_position_id, "ProtoOAPositionUnrealizedPnL.position_id")
 
     f_gross_unrealized_pnl = msg.gross_unrealized_pnl
     if f_gross_unrealized_pnl is None:
         raise _required("ProtoOAPositionUnrealizedPnL", "gross_unrealized_pnl")
     out += b"\x10"
-    _put_int64(out, f_gross_unrealized_pnl, "ProtoOAPositionUnrealizedPnL.gross_unrealized_pnl")
+    if f_gross_unrealized_pnl.__class__ is int and 0 <= f_gross_unrealized_pnl < 0x80:
+        out.append(f_gross_unrealized_pnl)
+    else:
+        _put_int64(out, f_gross_unrealized_pnl, "ProtoOAPositionUnrealizedPnL.gross_unrealized_pnl")
 
     f_net_unrealized_pnl = msg.net_unrealized_pnl
     if f_net_unrealized_pnl is None:
         raise _required("ProtoOAPositionUnrealizedPnL", "net_unrealized_pnl")
     out += b"\x18"
-    _put_int64(out, f_net_unrealized_pnl, "ProtoOAPositionUnrealizedPnL.net_unrealized_pnl")
+    if f_net_unrealized_pnl.__class__ is int and 0 <= f_net_unrealized_pnl < 0x80:
+        out.append(f_net_unrealized_pnl)
+    else:
+        _put_int64(out, f_net_unrealized_pnl, "ProtoOAPositionUnrealizedPnL.net_unrealized_pnl")
 
     return bytes(out)
 
