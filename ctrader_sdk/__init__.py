@@ -40,7 +40,15 @@ if _typing.TYPE_CHECKING:
         ReconnectPolicy,
         RetryPolicy,
     )
-    from ctrader_sdk._events import Connected, Disconnected, EventStream, Reconnected, Subscription
+    from ctrader_sdk._events import (
+        Connected,
+        Disconnected,
+        EventStream,
+        Reconnected,
+        Subscription,
+        TokenRefreshed,
+    )
+    from ctrader_sdk._tokens import InProtocolTokenProvider
 
 # The client runtime imports asyncio and ssl (~40 ms); it is loaded on first use of one of these names.
 _LAZY: dict[str, str] = {
@@ -52,11 +60,13 @@ _LAZY: dict[str, str] = {
     "Endpoint": "ctrader_sdk._config",
     "Endpoints": "ctrader_sdk._config",
     "EventStream": "ctrader_sdk._events",
+    "InProtocolTokenProvider": "ctrader_sdk._tokens",
     "RateLimits": "ctrader_sdk._config",
     "ReconnectPolicy": "ctrader_sdk._config",
     "Reconnected": "ctrader_sdk._events",
     "RetryPolicy": "ctrader_sdk._config",
     "Subscription": "ctrader_sdk._events",
+    "TokenRefreshed": "ctrader_sdk._events",
 }
 
 __version__ = "0.1.0"
@@ -81,6 +91,7 @@ __all__ = [
     "EventStream",
     "FrameDecoder",
     "FrameTooLargeError",
+    "InProtocolTokenProvider",
     "Message",
     "NotGiven",
     "OAuthError",
@@ -94,6 +105,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "Subscription",
+    "TokenRefreshed",
     "UnknownMessage",
     "__version__",
     "decode_envelope",

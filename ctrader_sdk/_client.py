@@ -24,9 +24,10 @@ import enum
 import itertools
 import logging
 import ssl as _ssl
+import time
 from collections.abc import Callable, Generator, Iterable
 from functools import partial
-from typing import Any, Generic, NoReturn, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast, overload
 
 from ctrader_sdk._config import MARKET_DATA_EVENTS, THROTTLE_CODES, ClientConfig, Endpoint, RetryPolicy
 from ctrader_sdk._envelope import decode_envelope, encode_envelope
@@ -37,6 +38,7 @@ from ctrader_sdk._events import (
     EventStream,
     Reconnected,
     Subscription,
+    TokenRefreshed,
     _Callback,
     make_stream,
     make_subscription,
@@ -76,6 +78,9 @@ from ctrader_sdk._ratelimit import RateLimiter
 from ctrader_sdk._server_errors import server_error
 from ctrader_sdk._transport import PushStream, SSLOption, Stream, StreamFactory, open_tcp_stream, resolve_ssl
 from ctrader_sdk._wire import NOT_GIVEN, Message, NotGiven, Request
+
+if TYPE_CHECKING:
+    from ctrader_sdk.oauth import Token, TokenProvider
 
 __all__ = [
     "Client",
@@ -173,6 +178,10 @@ TRANSIENT_SERVER_CODES = THROTTLE_CODES | {
     "CANT_ROUTE_REQUEST",  # same, seen from the proxy's router
     "CONNECTIONS_LIMIT_EXCEEDED",  # the proxy has not yet released the connection that just dropped
 }
+
+
+#: Server error codes saying that the access token an account was authorised with is no longer valid.
+TOKEN_ERROR_CODES = frozenset({"OA_AUTH_TOKEN_EXPIRED", "CH_ACCESS_TOKEN_INVALID"})
 
 
 def is_transient(error: BaseException) -> bool:
@@ -515,6 +524,19 @@ class Client(GeneratedRequests):
     the application and every account and restores every subscription, then emits
     :class:`~ctrader_sdk.Reconnected`.
 
+    Access tokens: with a ``token_provider`` (an ``async () -> Token`` callable such as
+    :class:`~ctrader_sdk.oauth.StoredTokenProvider` or :class:`~ctrader_sdk.InProtocolTokenProvider`),
+    the client keeps its accounts authorised past the token's expiry. Once an account is authorised it
+    asks the provider for the token and, ``config.token_refresh_margin`` seconds before that token
+    expires, asks again; it also asks when the server invalidates the token
+    (``ProtoOAAccountsTokenInvalidatedEvent``) or refuses a request with ``OA_AUTH_TOKEN_EXPIRED`` /
+    ``CH_ACCESS_TOKEN_INVALID``. Every account authorised with another token (or invalidated) is then
+    authorised again with the provider's token (``ALREADY_LOGGED_IN`` counts as success), the
+    subscriptions the server ended are restored, later reconnections use the new token, and
+    :class:`~ctrader_sdk.TokenRefreshed` is emitted. A read request refused for the token is sent again
+    once the accounts are re-authorised; a trading request is not (the error is raised). Without a
+    provider, accounts whose token the server invalidated are dropped from the session.
+
     Args:
         endpoint: where to connect, e.g. ``Endpoints.DEMO``.
         ssl: True (default) for TLS with the system's trusted certificates and host name check; an
@@ -523,6 +545,8 @@ class Client(GeneratedRequests):
         config: tunables (timeouts, rate limits, reconnection...).
         stream_factory: opens the byte stream instead of a TCP connection (an in-memory pipe in
             tests); called again for every reconnection. ``endpoint`` and ``ssl`` are then unused.
+        token_provider: gives the current access token, renewed when due (see above); also settable
+            later through :attr:`token_provider`.
     """
 
     def __init__(
@@ -532,6 +556,7 @@ class Client(GeneratedRequests):
         ssl: SSLOption = True,
         config: ClientConfig | None = None,
         stream_factory: StreamFactory | None = None,
+        token_provider: TokenProvider | None = None,
     ) -> None:
         if not isinstance(endpoint, Endpoint):
             raise TypeError(
@@ -552,6 +577,12 @@ class Client(GeneratedRequests):
         self._ready: asyncio.Future[None] | None = None  # resolved when a connection is usable again
         self._closed: asyncio.Future[None] | None = None  # resolved when the client closes
         self._failure: BaseException | None = None  # why the client closed, when it was not close()
+        self._token_provider = token_provider
+        self._token_expires_at: float | None = None  # expiry of the provider's last token
+        self._token_keeper: asyncio.Task[None] | None = None  # renews the token and re-authorises
+        self._token_trigger: asyncio.Future[None] | None = None  # wakes the keeper before its time
+        self._token_renewed: asyncio.Future[None] | None = None  # resolved when a renewal pass ends
+        self._stale_accounts: set[int] = set()  # accounts whose token the server no longer accepts
         self._dispatcher.add(
             _Callback(
                 (
@@ -578,6 +609,7 @@ class Client(GeneratedRequests):
         ssl: SSLOption = True,
         config: ClientConfig | None = None,
         stream_factory: StreamFactory | None = None,
+        token_provider: TokenProvider | None = None,
     ) -> _Connect[_C]:
         """Make a client and open it: ``await Client.connect(...)`` or ``async with Client.connect(...)``.
 
@@ -587,7 +619,15 @@ class Client(GeneratedRequests):
             CTraderConnectionError: the connection could not be opened.
             CTraderTimeoutError: it could not be opened within ``config.connect_timeout``.
         """
-        return _Connect(cls(endpoint, ssl=ssl, config=config, stream_factory=stream_factory))
+        return _Connect(
+            cls(
+                endpoint,
+                ssl=ssl,
+                config=config,
+                stream_factory=stream_factory,
+                token_provider=token_provider,
+            )
+        )
 
     @property
     def endpoint(self) -> Endpoint:
@@ -598,6 +638,29 @@ class Client(GeneratedRequests):
     def config(self) -> ClientConfig:
         """The client's configuration."""
         return self._config
+
+    @property
+    def token_provider(self) -> TokenProvider | None:
+        """Gives the access token the client re-authorises its accounts with (see the class).
+
+        May be set at any time, e.g. to an :class:`~ctrader_sdk.InProtocolTokenProvider` made with this
+        client; ``None`` stops the renewals.
+        """
+        return self._token_provider
+
+    @token_provider.setter
+    def token_provider(self, provider: TokenProvider | None) -> None:
+        self._token_provider = provider
+        self._token_expires_at = None
+        keeper, self._token_keeper = self._token_keeper, None
+        if keeper is not None:
+            keeper.cancel()
+        self._start_token_keeper()
+
+    @property
+    def token_expires_at(self) -> float | None:
+        """When the token provider's last token expires (epoch seconds); None before it was asked."""
+        return self._token_expires_at
 
     @property
     def state(self) -> str:
@@ -679,12 +742,16 @@ class Client(GeneratedRequests):
         """Final step of closing, whether by :meth:`close` (``error`` None) or because of ``error``."""
         self._state = _State.CLOSING
         self._failure = error
+        keeper, self._token_keeper = self._token_keeper, None
+        if keeper is not None and keeper is not asyncio.current_task():
+            keeper.cancel()
+            await asyncio.wait((keeper,))
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.abort(error if error is not None else ClientClosedError("the client was closed"))
             await conn.aclose()
         self._state = _State.CLOSED
-        for future in (self._closed, self._ready):
+        for future in (self._closed, self._ready, self._token_renewed):
             if future is not None and not future.done():
                 future.set_result(None)
         if error is None:
@@ -964,6 +1031,11 @@ class Client(GeneratedRequests):
             except ServerError as exc:
                 if is_transient(exc):
                     raise
+                if self._token_provider is not None and exc.code in TOKEN_ERROR_CODES:
+                    # Kept: the token keeper re-authorises it with the provider's token, subscriptions too.
+                    logger.warning("account %d: token refused on reconnection (%s)", account, exc.code)
+                    self._trigger_token_renewal((account,))
+                    continue
                 logger.error("account %d could not be re-authorised: %s", account, exc)
                 session.forget_account(account)
                 problems.append(exc)
@@ -985,11 +1057,177 @@ class Client(GeneratedRequests):
             logger.warning("the server ended the session of account %d", event.ctid_trader_account_id)
             self._session.forget_account(event.ctid_trader_account_id)
         elif isinstance(event, ProtoOAAccountsTokenInvalidatedEvent):
+            if self._token_provider is not None:
+                logger.info(
+                    "the access token of accounts %s was invalidated; re-authorising them",
+                    event.ctid_trader_account_ids,
+                )
+                self._trigger_token_renewal(event.ctid_trader_account_ids)
+                return
             logger.warning("the access token of accounts %s was invalidated", event.ctid_trader_account_ids)
             for account in event.ctid_trader_account_ids:
                 self._session.forget_account(account)
         elif isinstance(event, ProtoOAClientDisconnectEvent):
             logger.warning("the server is disconnecting this client: %s", event.reason)
+
+    # -- access token renewal ---------------------------------------------------------------------
+
+    def _start_token_keeper(self) -> None:
+        """Start the token keeper once a provider is set and an account is authorised on an open client."""
+        loop = self._loop
+        if (
+            self._token_provider is None
+            or self._token_keeper is not None
+            or self._state is not _State.OPEN
+            or loop is None
+            or not self._session.accounts
+        ):
+            return
+        self._token_keeper = loop.create_task(self._keep_token(), name="ctrader-token-keeper")
+
+    def _trigger_token_renewal(self, accounts: Iterable[int]) -> None:
+        """Have the keeper re-authorise ``accounts`` (those the session keeps) now."""
+        self._stale_accounts.update(a for a in accounts if a in self._session.accounts)
+        self._start_token_keeper()
+        trigger = self._token_trigger
+        if trigger is not None and not trigger.done():
+            trigger.set_result(None)
+
+    async def _wait_token_renewal(self, account: int, timeout: float | None) -> None:
+        """Trigger the re-authorisation of ``account`` and wait (up to ``timeout``) for it to be done."""
+        loop = asyncio.get_running_loop()
+        renewed = self._token_renewed
+        if renewed is None or renewed.done():
+            renewed = self._token_renewed = loop.create_future()
+        self._trigger_token_renewal((account,))
+        closed = self._closed
+        assert closed is not None  # requests run on an open client
+        await asyncio.wait((renewed, closed), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if closed.done():
+            raise self._closed_error()
+
+    def _next_token_check(self, token: Token) -> float | None:
+        """When (epoch seconds) to ask the provider again after it gave ``token``; None: on a trigger only."""
+        now = time.time()
+        due = token.expires_at - self._config.token_refresh_margin
+        if due > now:
+            return due
+        if token.expires_at > now:  # the provider did not refresh within our margin: try at expiry
+            return token.expires_at
+        return None  # expired: the server will tell (invalidation event, refused request)
+
+    async def _keep_token(self) -> None:
+        """Renew the token when due or triggered, until the client closes (the task is cancelled then)."""
+        loop = asyncio.get_running_loop()
+        closed = self._closed
+        assert closed is not None
+        wake_at: float | None = time.time()  # the first pass learns the token's expiry
+        failures = 0
+        while self._state is _State.OPEN:
+            trigger = self._token_trigger = loop.create_future()
+            if self._stale_accounts and not failures:  # after a failure, wait for the backoff
+                trigger.set_result(None)
+            timeout = None if wake_at is None else max(wake_at - time.time(), 0.0)
+            await asyncio.wait((trigger, closed), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if closed.done():
+                return
+            try:
+                token = await self._renew_token()
+            except Exception as exc:
+                if self._state is not _State.OPEN:
+                    return
+                failures += 1
+                delay = self._config.reconnect.backoff.delay(failures)
+                logger.error("cannot renew the access token (retry in %.1f s): %s", delay, exc)
+                wake_at = time.time() + delay
+                continue
+            finally:
+                renewed, self._token_renewed = self._token_renewed, None
+                if renewed is not None and not renewed.done():
+                    renewed.set_result(None)
+            failures = 0
+            wake_at = self._next_token_check(token)
+
+    async def _renew_token(self) -> Token:
+        """One renewal pass: get the provider's token, re-authorise every account that was authorised
+        with another token or whose token was invalidated, restore the subscriptions the server ended,
+        and emit :class:`TokenRefreshed` if an account was re-authorised."""
+        provider = self._token_provider
+        assert provider is not None  # the keeper runs with a provider only
+        session = self._session
+        timeout = self._config.request_timeout
+        token = await provider()
+        self._token_expires_at = token.expires_at
+        renewed: list[int] = []
+        problems: list[ServerError] = []
+        while True:
+            todo = [
+                account
+                for account, auth in session.accounts.items()
+                if account in self._stale_accounts or auth.access_token != token.access_token
+            ]
+            self._stale_accounts.clear()
+            if not todo:
+                break
+            try:
+                for account in todo:
+                    await self._reauthorise(account, token, timeout, renewed, problems)
+            except BaseException:
+                self._stale_accounts.update(todo)  # not done: the next pass tries again
+                raise
+        if renewed or problems:
+            accounts = tuple(sorted(set(renewed)))
+            logger.info("re-authorised accounts %s with the renewed access token", accounts)
+            self._dispatcher.dispatch(TokenRefreshed(accounts, token.expires_at, tuple(problems)))
+        return token
+
+    async def _reauthorise(
+        self,
+        account: int,
+        token: Token,
+        timeout: float | None,
+        renewed: list[int],
+        problems: list[ServerError],
+    ) -> None:
+        """Authorise ``account`` with ``token``; restore its subscriptions if the server had ended them."""
+        session = self._session
+        auth = ProtoOAAccountAuthReq(ctid_trader_account_id=account, access_token=token.access_token)
+        try:
+            await self._call(auth, timeout, None)
+            fresh = True  # a new server-side session: the old one's subscriptions are gone
+        except AlreadyLoggedInError:
+            fresh = False  # the session (and its subscriptions) lives on
+        except ServerError as exc:
+            if is_transient(exc):
+                raise
+            previous = session.accounts.get(account)
+            if (
+                exc.code in TOKEN_ERROR_CODES
+                and previous is not None
+                and previous.access_token == auth.access_token
+            ):
+                # The provider has nothing newer than the token the server ended (yet: another program
+                # may be storing the new pair): keep the account, the keeper tries again after a backoff.
+                raise
+            logger.error("account %d could not be re-authorised with the new token: %s", account, exc)
+            session.forget_account(account)
+            problems.append(exc)
+            return
+        if account not in session.accounts:  # logged out meanwhile
+            return
+        session.accounts[account] = auth
+        renewed.append(account)
+        if not fresh:
+            return
+        for request in session.subscriptions(account):
+            try:
+                await self._call(request, timeout, None)
+            except ServerError as exc:
+                if is_transient(exc):
+                    raise
+                logger.error("could not restore %s: %s", type(request).__name__, exc)
+                session.forget(request)
+                problems.append(exc)
 
     async def _sleep(self, delay: float) -> None:
         """Sleep, but wake with :class:`ClientClosedError` if the client closes meanwhile."""
@@ -1039,9 +1277,34 @@ class Client(GeneratedRequests):
         try:
             response = await self._exchange(self._conn, message, wait)
         except ServerError as exc:
-            response = await self._call(message, wait, None, refused=exc)
+            account = self._token_refused(message, exc)
+            if account is not None:
+                # The account's token is no longer accepted: re-authorise with the provider's, then
+                # send a read request again (it had no effect); a trading request is never re-sent.
+                await self._wait_token_renewal(account, wait)
+                if message.TRADING:
+                    raise
+                response = await self._call(message, wait, None)
+            else:
+                response = await self._call(message, wait, None, refused=exc)
         self._session.record(message)
+        if type(message) is ProtoOAAccountAuthReq:
+            self._start_token_keeper()
         return cast(_R, response)
+
+    def _token_refused(self, message: Request[Any], error: ServerError) -> int | None:
+        """The account, if ``error`` refuses ``message`` because the token of an account we keep is no
+        longer valid and a token provider can fix it (an account auth refused for its own token is the
+        caller's business)."""
+        account = error.ctid_trader_account_id
+        if (
+            self._token_provider is None
+            or error.code not in TOKEN_ERROR_CODES
+            or type(message) is ProtoOAAccountAuthReq
+            or account not in self._session.accounts
+        ):
+            return None
+        return account
 
     async def _call(
         self,

@@ -116,6 +116,7 @@ RETRY_MAX_ATTEMPTS: Final = 5  # ours, as anthropic-sdk's default of a few attem
 RETRY_INITIAL_DELAY: Final = 0.25  # ours: the vendor's retryAfter is whole seconds, often 0 or 1
 RETRY_MAX_DELAY: Final = 8.0  # ours, as anthropic-sdk's MAX_RETRY_DELAY
 RETRY_MAX_HINT: Final = 60.0  # ours, as anthropic-sdk: a longer retryAfter is raised, not slept on
+TOKEN_REFRESH_MARGIN: Final = 300.0  # ours: tokens live ~30 days; 5 min leaves room for a slow refresh
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,6 +240,9 @@ class ClientConfig:
         rate_limits: client-side rate limiting.
         retry: automatic retries of throttled read requests.
         reconnect: automatic reconnection.
+        token_refresh_margin: with a token provider (``Client(token_provider=...)``), seconds before the
+            access token expires at which the client asks the provider for a new one and re-authorises
+            its accounts with it.
     """
 
     request_timeout: float | None = REQUEST_TIMEOUT
@@ -251,8 +255,11 @@ class ClientConfig:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    token_refresh_margin: float = TOKEN_REFRESH_MARGIN
 
     def __post_init__(self) -> None:
+        if not self.token_refresh_margin >= 0:  # also refuses NaN
+            raise ValueError("ClientConfig.token_refresh_margin must not be negative")
         if self.request_timeout is not None and self.request_timeout <= 0:
             raise ValueError("ClientConfig.request_timeout must be positive or None")
         for name in ("connect_timeout", "heartbeat_interval", "receive_timeout"):

@@ -38,6 +38,7 @@ __all__ = [
     "EventStream",
     "Reconnected",
     "Subscription",
+    "TokenRefreshed",
 ]
 
 logger = logging.getLogger("ctrader_sdk")
@@ -92,8 +93,29 @@ class Reconnected:
     errors: tuple[ServerError, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class TokenRefreshed:
+    """The client got a new access token from its token provider and re-authorised its accounts with it.
+
+    Emitted by a client made with ``token_provider=``, after a renewal that re-authorised at least one
+    account (ahead of expiry, or because the server invalidated the token). Subscriptions that the
+    server ended with the old token were restored. Events the server sent while an account was not
+    authorised are lost.
+
+    Attributes:
+        accounts: the accounts now authorised with the new token.
+        expires_at: when the new access token expires, in epoch seconds.
+        errors: the accounts or subscriptions the server refused with the new token; the session
+            continues without them.
+    """
+
+    accounts: tuple[int, ...]
+    expires_at: float
+    errors: tuple[ServerError, ...] = ()
+
+
 #: The lifecycle event classes; they go through the same :meth:`Client.events` / :meth:`Client.on`.
-LIFECYCLE_EVENTS: tuple[type[Any], ...] = (Connected, Disconnected, Reconnected)
+LIFECYCLE_EVENTS: tuple[type[Any], ...] = (Connected, Disconnected, Reconnected, TokenRefreshed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -535,6 +557,6 @@ def make_subscription(
     return Subscription(dispatcher, _Callback(types, accept, callback, dispatcher))
 
 
-for _cls in (Connected, Disconnected, Reconnected, EventStream, Subscription):
+for _cls in (Connected, Disconnected, Reconnected, TokenRefreshed, EventStream, Subscription):
     _cls.__module__ = "ctrader_sdk"
 del _cls
