@@ -1040,16 +1040,28 @@ class Client(GeneratedRequests):
                 session.forget_account(account)
                 problems.append(exc)
                 continue
-            for request in session.subscriptions(account):
-                try:
-                    await self._call(request, timeout, conn)
-                except ServerError as exc:
-                    if is_transient(exc):
-                        raise
-                    logger.error("could not restore %s: %s", type(request).__name__, exc)
-                    session.forget(request)
-                    problems.append(exc)
+            await self._resubscribe(session, account, timeout, conn, problems)
         return problems
+
+    async def _resubscribe(
+        self,
+        session: _Session,
+        account: int,
+        timeout: float | None,
+        conn: _Connection | None,
+        problems: list[ServerError],
+    ) -> None:
+        """Send again every subscription of ``account``; one the server now refuses is forgotten and
+        reported in ``problems``, a transient failure propagates (the caller retries or reconnects)."""
+        for request in session.subscriptions(account):
+            try:
+                await self._call(request, timeout, conn)
+            except ServerError as exc:
+                if is_transient(exc):
+                    raise
+                logger.error("could not restore %s: %s", type(request).__name__, exc)
+                session.forget(request)
+                problems.append(exc)
 
     def _on_session_event(self, event: Any) -> None:
         """The server ended account sessions: they are not restored on reconnection."""
@@ -1219,15 +1231,7 @@ class Client(GeneratedRequests):
         renewed.append(account)
         if not fresh:
             return
-        for request in session.subscriptions(account):
-            try:
-                await self._call(request, timeout, None)
-            except ServerError as exc:
-                if is_transient(exc):
-                    raise
-                logger.error("could not restore %s: %s", type(request).__name__, exc)
-                session.forget(request)
-                problems.append(exc)
+        await self._resubscribe(session, account, timeout, None, problems)
 
     async def _sleep(self, delay: float) -> None:
         """Sleep, but wake with :class:`ClientClosedError` if the client closes meanwhile."""
