@@ -8,7 +8,6 @@ response pairing, payload types, docs) is made here, and anything the SDK cannot
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -454,7 +453,3 @@ def _build_message(
         is_request=is_request,
         response=response,
     )
-
-
-def sorted_unique(items: Iterable[str]) -> Sequence[str]:
-    return sorted(set(items))
