@@ -547,7 +547,8 @@ class UnknownMessage:
     PAYLOAD_TYPE: ClassVar[int | None] = None
 
 
-_PSEUDO: dict[tuple[type, int], Any] = {}
+_PSEUDO: dict[tuple[type, int], Any] = {}  # pseudo-members made so far, so a value maps to one object
+_PSEUDO_LIMIT = 4096
 
 
 class ProtoEnum(IntEnum):
@@ -564,7 +565,8 @@ class ProtoEnum(IntEnum):
             member = int.__new__(cls, value)
             member._name_ = f"UNKNOWN_{value}"
             member._value_ = value
-            _PSEUDO[key] = member
+            if len(_PSEUDO) < _PSEUDO_LIMIT:  # bounded: a peer sending random values cannot grow it forever
+                _PSEUDO[key] = member
         return member
 
     @property
