@@ -78,17 +78,7 @@ def read_varint(buf: bytes, pos: int, first: int) -> tuple[int, int]:
 
     Returns the value (unsigned, truncated to 64 bits as protobuf does) and the new position.
     """
-    result = first & 0x7F
-    shift = 7
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result & MASK64, pos
-        shift += 7
-        if shift >= 70:
-            raise WireError("varint longer than 10 bytes")
+    return read_varint_tail(buf, pos, first & 0x7F, 7)
 
 
 #: Deepest nesting of (unknown) groups accepted, as upb's default depth limit. Groups are skipped
